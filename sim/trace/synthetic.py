@@ -1,0 +1,57 @@
+"""Synthetic traces: random ANN-twin levels at a target spike rate, with the exact IF spikes.
+
+Levels are Binomial(T, rate) per neuron, so the expected spike rate is ``rate`` and the
+activation density is 1 - (1 - rate)^T. Each neuron's spike train is what an IF neuron
+(reset by subtraction) emits under the constant drive level/T, so the SNN/ANN-twin identity
+(spike count over T == level) holds exactly, as in a recorded trace.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim import __version__
+from sim.trace.schema import LayerSpec, NeuronModel, TraceMeta
+from sim.trace.writer import TraceWriter
+
+
+def if_spike_train(levels: np.ndarray, T: int, threshold: float = NeuronModel.threshold) -> np.ndarray:
+    """Spikes bool [T, *levels.shape] of IF neurons driven by the constant current levels/T."""
+    drive = levels.astype(np.float64) / T
+    v = np.zeros_like(drive)
+    out = np.zeros((T, *levels.shape), dtype=bool)
+    for t in range(T):
+        v += drive
+        fired = v >= threshold
+        v[fired] -= 1.0
+        out[t] = fired
+    return out
+
+
+def write_synthetic_trace(path, layers: list[LayerSpec], input_shape, *, model: str, T: int,
+                          n_samples: int, rate: float | dict[str, float], seed: int = 0,
+                          with_weights: bool = True, dataset: str = "synthetic") -> None:
+    """Write a synthetic trace; ``rate`` is one spike rate or one per spiking layer name."""
+    rng = np.random.default_rng(seed)
+    meta = TraceMeta(model=model, dataset=dataset, T=T, n_samples=n_samples, input_shape=input_shape,
+                     synthetic=True, recorder=f"sim.trace.synthetic {__version__}",
+                     library_versions={"numpy": np.__version__},
+                     description=f"synthetic: Binomial(T, rate) levels, rate={rate}, seed={seed}")
+    with TraceWriter(path, meta, layers) as w:
+        if with_weights:
+            for layer in layers:
+                if layer.n_weights:
+                    w.set_weights(layer.name, rng.integers(-127, 128, size=layer.weight_shape),
+                                  scale=1.0 / 127, bias=rng.normal(0, 0.01, layer.output_shape[0]))
+        for i in range(n_samples):
+            spikes, acts, pots = {}, {}, {}
+            for layer in layers:
+                if layer.output == "spikes":
+                    r = rate[layer.name] if isinstance(rate, dict) else rate
+                    levels = rng.binomial(T, r, size=layer.output_shape).astype(np.uint8)
+                    acts[layer.name] = levels
+                    spikes[layer.name] = if_spike_train(levels, T)
+                elif layer.output == "potential":
+                    pots[layer.name] = rng.normal(0, 1, layer.output_shape)
+            w.write_sample(i, label=int(rng.integers(0, 10)), input=rng.random(input_shape),
+                           spikes=spikes, activations=acts, potentials=pots, ann_outputs=pots)
