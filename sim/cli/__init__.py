@@ -18,6 +18,7 @@ from sim.errors import SimInputError
 COMMAND_MODULES = [
     "sim.cli.inspect_cmd",
     "sim.cli.synth_cmd",
+    "sim.cli.formulas_cmd",
 ]
 
 EXIT_BAD_INPUT = 2

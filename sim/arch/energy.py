@@ -1,0 +1,218 @@
+"""Energy tables: energy per action (pJ), each figure with its cited source.
+
+An energy table is a YAML file under ``arch_specs/energy/`` (format ``energy-table/1``,
+described in ``docs/formulas.md``). Code never carries energy constants: the simulator
+prices its action counts by entry name, and the closed-form models read their constants
+from ``paper_model``. Every violation of the format raises :class:`sim.errors.SpecError`
+naming the file and the dotted field (``entries.add.energy_pj``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from sim.errors import SpecError
+
+SCHEMA = "energy-table/1"
+ENERGY_DIR = Path(__file__).resolve().parents[2] / "arch_specs" / "energy"
+
+_TOP_REQUIRED = ("schema", "name", "description", "technology_nm", "sources", "entries")
+_TOP_OPTIONAL = ("paper_model",)
+_ENTRY_REQUIRED = ("energy_pj", "bits", "source")
+_ENTRY_OPTIONAL = ("note",)
+_CONST_REQUIRED = ("value", "source")
+_CONST_OPTIONAL = ("note",)
+# Entry and constant names are an open vocabulary, but must be usable as dotted-path parts.
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class EnergyEntry:
+    """Energy of one action: ``energy_pj`` pJ for an operand of ``bits`` bits."""
+
+    energy_pj: float
+    bits: int
+    source: str
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelConstant:
+    """A workload average or fitted figure used by a closed-form model (unit in its note)."""
+
+    value: float
+    source: str
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class EnergyTable:
+    """A validated energy table. ``entries`` are priced actions; ``paper_model`` holds the
+    workload averages a closed form needs (e.g. the paper's rho, R, N, c_syn)."""
+
+    name: str
+    description: str
+    technology_nm: float
+    sources: Mapping[str, str]
+    entries: Mapping[str, EnergyEntry]
+    paper_model: Mapping[str, ModelConstant]
+    path: str | None = None
+
+    def energy_pj(self, action: str) -> float:
+        """Energy of one ``action`` in pJ; SpecError if the table has no such entry."""
+        try:
+            return self.entries[action].energy_pj
+        except KeyError:
+            raise SpecError(self.path, f"entries.{action}",
+                            f"no such entry in energy table {self.name!r}") from None
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """Safe loader that rejects duplicate mapping keys instead of keeping the last one."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: set = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def resolve_energy_table(name_or_path: str | Path) -> Path:
+    """A bare name (``paper_v1_45nm``) means ``arch_specs/energy/<name>.yaml``; anything
+    with a directory part or a ``.yaml``/``.yml`` suffix is a path."""
+    text = str(name_or_path)
+    if isinstance(name_or_path, Path) or "/" in text or text.endswith((".yaml", ".yml")):
+        return Path(name_or_path)
+    return ENERGY_DIR / f"{text}.yaml"
+
+
+def available_energy_tables() -> list[str]:
+    """Bare names of the energy tables shipped in ``arch_specs/energy/``."""
+    return sorted(p.stem for p in ENERGY_DIR.glob("*.yaml"))
+
+
+def load_energy_table(name_or_path: str | Path) -> EnergyTable:
+    """Load and validate an energy table by bare name or path; SpecError on any violation."""
+    path = resolve_energy_table(name_or_path)
+    if not path.is_file():
+        hint = ""
+        if path.parent == ENERGY_DIR:
+            hint = f" (shipped tables: {', '.join(available_energy_tables()) or 'none'})"
+        raise SpecError(path, None, f"energy table not found{hint}")
+    try:
+        doc = yaml.load(path.read_text(), Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise SpecError(path, None, f"not valid YAML: {' '.join(str(exc).split())}") from None
+    return parse_energy_table(doc, path)
+
+
+def parse_energy_table(doc: Any, path: str | Path | None = None) -> EnergyTable:
+    """Validate an already-parsed YAML document; ``path`` is only used in error messages."""
+    file = None if path is None else str(path)
+    _check_keys(doc, _TOP_REQUIRED, _TOP_OPTIONAL, "", file)
+    if doc["schema"] != SCHEMA:
+        raise SpecError(file, "schema", f"expected {SCHEMA!r}, got {doc['schema']!r}")
+    name = _string(doc["name"], "name", file)
+    description = _string(doc["description"], "description", file)
+    tech = _number(doc["technology_nm"], "technology_nm", file)
+    if tech <= 0:
+        raise SpecError(file, "technology_nm", f"must be > 0 nm, got {tech}")
+
+    sources = _mapping(doc["sources"], "sources", file, non_empty=True)
+    for key, text in sources.items():
+        _name(key, "sources", file)
+        _string(text, f"sources.{key}", file)
+
+    entries: dict[str, EnergyEntry] = {}
+    for key, raw in _mapping(doc["entries"], "entries", file, non_empty=True).items():
+        where = f"entries.{_name(key, 'entries', file)}"
+        _check_keys(raw, _ENTRY_REQUIRED, _ENTRY_OPTIONAL, where, file)
+        energy = _number(raw["energy_pj"], f"{where}.energy_pj", file)
+        if energy < 0:
+            raise SpecError(file, f"{where}.energy_pj", f"energy must be >= 0 pJ, got {energy}")
+        bits = raw["bits"]
+        if isinstance(bits, bool) or not isinstance(bits, int) or bits < 1:
+            raise SpecError(file, f"{where}.bits", f"expected a positive integer, got {bits!r}")
+        entries[key] = EnergyEntry(energy, bits, _source(raw["source"], sources, where, file),
+                                   _note(raw, where, file))
+
+    constants: dict[str, ModelConstant] = {}
+    for key, raw in _mapping(doc.get("paper_model", {}), "paper_model", file).items():
+        where = f"paper_model.{_name(key, 'paper_model', file)}"
+        _check_keys(raw, _CONST_REQUIRED, _CONST_OPTIONAL, where, file)
+        constants[key] = ModelConstant(_number(raw["value"], f"{where}.value", file),
+                                       _source(raw["source"], sources, where, file),
+                                       _note(raw, where, file))
+    return EnergyTable(name, description, tech, dict(sources), entries, constants, file)
+
+
+# --- field checks: each names the dotted field it rejects -------------------------------
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _check_keys(raw: Any, required, optional, where: str, file) -> None:
+    if not isinstance(raw, dict):
+        raise SpecError(file, where or None, f"expected a mapping, got {type(raw).__name__}")
+    for key in raw:
+        if key not in required and key not in optional:
+            allowed = ", ".join((*required, *optional))
+            raise SpecError(file, _join(where, str(key)), f"unknown key (allowed: {allowed})")
+    for key in required:
+        if key not in raw:
+            raise SpecError(file, _join(where, key), "missing required field")
+
+
+def _mapping(raw: Any, where: str, file, non_empty: bool = False) -> dict:
+    if not isinstance(raw, dict):
+        raise SpecError(file, where, f"expected a mapping, got {type(raw).__name__}")
+    if non_empty and not raw:
+        raise SpecError(file, where, "must not be empty")
+    return raw
+
+
+def _name(key: Any, where: str, file) -> str:
+    if not isinstance(key, str) or not _NAME_RE.match(key):
+        raise SpecError(file, f"{where}.{key}", "names must match [A-Za-z][A-Za-z0-9_]*")
+    return key
+
+
+def _string(raw: Any, where: str, file) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise SpecError(file, where, f"expected a non-empty string, got {raw!r}")
+    return raw
+
+
+def _number(raw: Any, where: str, file) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+        raise SpecError(file, where, f"expected a finite number, got {raw!r}")
+    return float(raw)
+
+
+def _source(raw: Any, sources: Mapping[str, str], where: str, file) -> str:
+    key = _string(raw, f"{where}.source", file)
+    if key not in sources:
+        raise SpecError(file, f"{where}.source",
+                        f"{key!r} is not a key of `sources` ({', '.join(sources)})")
+    return key
+
+
+def _note(raw: dict, where: str, file) -> str | None:
+    if "note" not in raw or raw["note"] is None:
+        return None
+    return _string(raw["note"], f"{where}.note", file)
