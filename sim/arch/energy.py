@@ -9,14 +9,22 @@ naming the file and the dotted field (``entries.add.energy_pj``).
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
+from sim.arch.checks import (
+    _check_keys,
+    _mapping,
+    _name,
+    _note,
+    _number,
+    _source,
+    _string,
+    strict_yaml_load,
+)
 from sim.errors import SpecError
 
 SCHEMA = "energy-table/1"
@@ -28,8 +36,6 @@ _ENTRY_REQUIRED = ("energy_pj", "bits", "source")
 _ENTRY_OPTIONAL = ("note",)
 _CONST_REQUIRED = ("value", "source")
 _CONST_OPTIONAL = ("note",)
-# Entry and constant names are an open vocabulary, but must be usable as dotted-path parts.
-_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -73,24 +79,6 @@ class EnergyTable:
                             f"no such entry in energy table {self.name!r}") from None
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """Safe loader that rejects duplicate mapping keys instead of keeping the last one."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False):
-    seen: set = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def resolve_energy_table(name_or_path: str | Path) -> Path:
     """A bare name (``paper_v1_45nm``) means ``arch_specs/energy/<name>.yaml``; anything
     with a directory part or a ``.yaml``/``.yml`` suffix is a path."""
@@ -114,7 +102,7 @@ def load_energy_table(name_or_path: str | Path) -> EnergyTable:
             hint = f" (shipped tables: {', '.join(available_energy_tables()) or 'none'})"
         raise SpecError(path, None, f"energy table not found{hint}")
     try:
-        doc = yaml.load(path.read_text(), Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
+        doc = strict_yaml_load(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise SpecError(path, None, f"not valid YAML: {' '.join(str(exc).split())}") from None
     return parse_energy_table(doc, path)
@@ -158,61 +146,3 @@ def parse_energy_table(doc: Any, path: str | Path | None = None) -> EnergyTable:
                                        _source(raw["source"], sources, where, file),
                                        _note(raw, where, file))
     return EnergyTable(name, description, tech, dict(sources), entries, constants, file)
-
-
-# --- field checks: each names the dotted field it rejects -------------------------------
-
-def _join(prefix: str, key: str) -> str:
-    return f"{prefix}.{key}" if prefix else key
-
-
-def _check_keys(raw: Any, required, optional, where: str, file) -> None:
-    if not isinstance(raw, dict):
-        raise SpecError(file, where or None, f"expected a mapping, got {type(raw).__name__}")
-    for key in raw:
-        if key not in required and key not in optional:
-            allowed = ", ".join((*required, *optional))
-            raise SpecError(file, _join(where, str(key)), f"unknown key (allowed: {allowed})")
-    for key in required:
-        if key not in raw:
-            raise SpecError(file, _join(where, key), "missing required field")
-
-
-def _mapping(raw: Any, where: str, file, non_empty: bool = False) -> dict:
-    if not isinstance(raw, dict):
-        raise SpecError(file, where, f"expected a mapping, got {type(raw).__name__}")
-    if non_empty and not raw:
-        raise SpecError(file, where, "must not be empty")
-    return raw
-
-
-def _name(key: Any, where: str, file) -> str:
-    if not isinstance(key, str) or not _NAME_RE.match(key):
-        raise SpecError(file, f"{where}.{key}", "names must match [A-Za-z][A-Za-z0-9_]*")
-    return key
-
-
-def _string(raw: Any, where: str, file) -> str:
-    if not isinstance(raw, str) or not raw.strip():
-        raise SpecError(file, where, f"expected a non-empty string, got {raw!r}")
-    return raw
-
-
-def _number(raw: Any, where: str, file) -> float:
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
-        raise SpecError(file, where, f"expected a finite number, got {raw!r}")
-    return float(raw)
-
-
-def _source(raw: Any, sources: Mapping[str, str], where: str, file) -> str:
-    key = _string(raw, f"{where}.source", file)
-    if key not in sources:
-        raise SpecError(file, f"{where}.source",
-                        f"{key!r} is not a key of `sources` ({', '.join(sources)})")
-    return key
-
-
-def _note(raw: dict, where: str, file) -> str | None:
-    if "note" not in raw or raw["note"] is None:
-        return None
-    return _string(raw["note"], f"{where}.note", file)
