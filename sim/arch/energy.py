@@ -33,7 +33,7 @@ ENERGY_DIR = Path(__file__).resolve().parents[2] / "arch_specs" / "energy"
 _TOP_REQUIRED = ("schema", "name", "description", "technology_nm", "sources", "entries")
 _TOP_OPTIONAL = ("paper_model",)
 _ENTRY_REQUIRED = ("energy_pj", "bits", "source")
-_ENTRY_OPTIONAL = ("note",)
+_ENTRY_OPTIONAL = ("note", "by_capacity")
 _CONST_REQUIRED = ("value", "source")
 _CONST_OPTIONAL = ("note",)
 
@@ -46,6 +46,18 @@ class EnergyEntry:
     bits: int
     source: str
     note: str | None = None
+    by_capacity: tuple = ()  # ((capacity_bytes, energy_pj), ...) ascending, for memories
+
+    def energy_for(self, bits: int, capacity_bytes: int | None = None) -> float:
+        """pJ of one action on ``bits`` bits, scaled linearly from the entry's width.
+
+        With ``by_capacity``, a memory of ``capacity_bytes`` takes the figure of the
+        smallest listed size that holds it (the largest listed size if none does)."""
+        pj = self.energy_pj
+        if self.by_capacity and capacity_bytes is not None:
+            fits = [e for c, e in self.by_capacity if c >= capacity_bytes]
+            pj = fits[0] if fits else self.by_capacity[-1][1]
+        return pj * bits / self.bits
 
 
 @dataclass(frozen=True)
@@ -136,7 +148,7 @@ def parse_energy_table(doc: Any, path: str | Path | None = None) -> EnergyTable:
         if isinstance(bits, bool) or not isinstance(bits, int) or bits < 1:
             raise SpecError(file, f"{where}.bits", f"expected a positive integer, got {bits!r}")
         entries[key] = EnergyEntry(energy, bits, _source(raw["source"], sources, where, file),
-                                   _note(raw, where, file))
+                                   _note(raw, where, file), _by_capacity(raw, where, file))
 
     constants: dict[str, ModelConstant] = {}
     for key, raw in _mapping(doc.get("paper_model", {}), "paper_model", file).items():
@@ -146,3 +158,26 @@ def parse_energy_table(doc: Any, path: str | Path | None = None) -> EnergyTable:
                                        _source(raw["source"], sources, where, file),
                                        _note(raw, where, file))
     return EnergyTable(name, description, tech, dict(sources), entries, constants, file)
+
+
+def _by_capacity(raw: dict, where: str, file) -> tuple:
+    """Optional per-size figures: a list of {capacity_bytes, energy_pj}, sizes ascending."""
+    if "by_capacity" not in raw:
+        return ()
+    items = raw["by_capacity"]
+    where = f"{where}.by_capacity"
+    if not isinstance(items, list) or not items:
+        raise SpecError(file, where, "expected a non-empty list of {capacity_bytes, energy_pj}")
+    out = []
+    for i, item in enumerate(items):
+        _check_keys(item, ("capacity_bytes", "energy_pj"), (), f"{where}[{i}]", file)
+        cap = item["capacity_bytes"]
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+            raise SpecError(file, f"{where}[{i}].capacity_bytes", f"expected a positive integer, got {cap!r}")
+        energy = _number(item["energy_pj"], f"{where}[{i}].energy_pj", file)
+        if energy < 0:
+            raise SpecError(file, f"{where}[{i}].energy_pj", f"energy must be >= 0 pJ, got {energy}")
+        if out and cap <= out[-1][0]:
+            raise SpecError(file, f"{where}[{i}].capacity_bytes", "sizes must be strictly ascending")
+        out.append((cap, energy))
+    return tuple(out)

@@ -1,0 +1,256 @@
+"""Arch specs: YAML hardware descriptions loaded into validated, typed objects.
+
+Format ``arch-spec/1`` (docs/arch-spec.md): the architecture it drives, a clock, the bit
+widths of the data types, named components of known classes, and mapping options. Unknown
+keys, missing fields, non-positive sizes and inconsistent widths raise
+:class:`sim.errors.SpecError` naming the file and the dotted field. ``--set key.path=value``
+overrides are applied to the document before validation, so they are validated too.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sim.arch.checks import _check_keys, _mapping, _name, _string, strict_yaml_load
+from sim.errors import SpecError
+
+SCHEMA = "arch-spec/1"
+SPEC_DIR = Path(__file__).resolve().parents[2] / "arch_specs"
+
+
+# --- field kinds ---------------------------------------------------------------------------
+class _Kind:
+    """A field validator: ``check(value, where, file)`` returns the clean value or raises."""
+
+    def __init__(self, name: str, check):
+        self.name, self.check = name, check
+
+
+def _int(minimum: int) -> _Kind:
+    def check(v, where, file):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise SpecError(file, where, f"expected an integer, got {v!r}")
+        if v < minimum:
+            raise SpecError(file, where, f"must be >= {minimum}, got {v}")
+        return v
+    return _Kind(f"integer >= {minimum}", check)
+
+
+def _positive_number() -> _Kind:
+    def check(v, where, file):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+            raise SpecError(file, where, f"expected a number > 0, got {v!r}")
+        return float(v)
+    return _Kind("number > 0", check)
+
+
+def _bool() -> _Kind:
+    def check(v, where, file):
+        if not isinstance(v, bool):
+            raise SpecError(file, where, f"expected true or false, got {v!r}")
+        return v
+    return _Kind("boolean", check)
+
+
+def _choice(*options: str) -> _Kind:
+    def check(v, where, file):
+        if v not in options:
+            raise SpecError(file, where, f"must be one of {', '.join(options)}; got {v!r}")
+        return v
+    return _Kind(f"one of {', '.join(options)}", check)
+
+
+POS, NONNEG = _int(1), _int(0)
+
+#: Fields of each component class (all required).
+COMPONENT_CLASSES: dict[str, dict[str, _Kind]] = {
+    "dram": {"width_bits": POS, "bandwidth_bits_per_cycle": POS, "latency_cycles": NONNEG},
+    "sram": {"capacity_bytes": POS, "width_bits": POS, "banks": POS, "ports": POS, "latency_cycles": NONNEG},
+    "regfile": {"capacity_bytes": POS, "width_bits": POS},
+    "pe_array": {"rows": POS, "cols": POS, "ops_per_cycle": POS},
+}
+
+#: Bit widths of the data types (all required).
+DATA_FIELDS = {"weight_bits": POS, "membrane_bits": POS, "psum_bits": POS, "input_bits": POS,
+               "ann_activation_bits": NONNEG}
+
+#: Per architecture: the components it needs (name -> class) and its mapping options.
+ARCHITECTURES: dict[str, dict[str, Any]] = {
+    "memory_hierarchy": {
+        "components": {"dram": "dram", "global_buffer": "sram", "register_file": "regfile",
+                       "pe_array": "pe_array"},
+        "mapping": {"zero_skipping": _bool(), "loop_order": _choice("layer_major", "time_major")},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Component:
+    """A named hardware component: its class and its validated fields."""
+
+    name: str
+    cls: str
+    params: dict
+
+    def __getattr__(self, key):  # spec.components["dram"].latency_cycles
+        try:
+            return self.__dict__["params"][key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    @property
+    def capacity_bytes(self) -> int | None:
+        return self.params.get("capacity_bytes")
+
+
+@dataclass(frozen=True)
+class DataWidths:
+    """Bits of each data type. ``ann_activation_bits = 0`` means the trace's Q_T twin width."""
+
+    weight_bits: int
+    membrane_bits: int
+    psum_bits: int
+    input_bits: int
+    ann_activation_bits: int
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    name: str
+    architecture: str
+    description: str
+    clock_mhz: float
+    data: DataWidths
+    components: dict[str, Component]
+    mapping: dict
+    path: str | None = None
+    document: dict = field(default_factory=dict, repr=False)  # the validated YAML, for reports
+
+    def __getitem__(self, name: str) -> Component:
+        return self.components[name]
+
+    def to_dict(self) -> dict:
+        return copy.deepcopy(self.document)
+
+
+def resolve_arch_spec(name_or_path: str | Path) -> Path:
+    """A bare name (``memory_hierarchy``) means ``arch_specs/<name>.yaml``; else a path."""
+    text = str(name_or_path)
+    if isinstance(name_or_path, Path) or "/" in text or text.endswith((".yaml", ".yml")):
+        return Path(name_or_path)
+    return SPEC_DIR / f"{text}.yaml"
+
+
+def available_arch_specs() -> list[str]:
+    return sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b.c=value`` -> (['a', 'b', 'c'], value parsed as YAML scalar)."""
+    if "=" not in text:
+        raise SpecError(None, "--set", f"expected key.path=value, got {text!r}")
+    key, value = text.split("=", 1)
+    path = [p for p in key.strip().split(".") if p]
+    if not path:
+        raise SpecError(None, "--set", f"empty key in {text!r}")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else value
+    except yaml.YAMLError:
+        parsed = value
+    return path, parsed
+
+
+def apply_overrides(doc: dict, overrides: list[str], file: str | None) -> dict:
+    """Set each ``key.path=value`` in a copy of ``doc``; the path must already exist."""
+    doc = copy.deepcopy(doc)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = doc
+        for i, part in enumerate(path[:-1]):
+            if not isinstance(node, dict) or part not in node:
+                raise SpecError(file, f"--set {'.'.join(path[:i + 1])}", "no such field in the arch spec")
+            node = node[part]
+        if not isinstance(node, dict) or path[-1] not in node:
+            raise SpecError(file, f"--set {'.'.join(path)}", "no such field in the arch spec")
+        if isinstance(node[path[-1]], dict):
+            raise SpecError(file, f"--set {'.'.join(path)}", "is a section; set one of its fields")
+        node[path[-1]] = value
+    return doc
+
+
+def load_arch_spec(name_or_path: str | Path, overrides: list[str] | None = None) -> ArchSpec:
+    """Load, override and validate an arch spec; SpecError on any violation."""
+    path = resolve_arch_spec(name_or_path)
+    if not path.is_file():
+        hint = f" (shipped specs: {', '.join(available_arch_specs())})" if path.parent == SPEC_DIR else ""
+        raise SpecError(path, None, f"arch spec not found{hint}")
+    try:
+        doc = strict_yaml_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise SpecError(path, None, f"not valid YAML: {' '.join(str(exc).split())}") from None
+    return parse_arch_spec(apply_overrides(doc, overrides or [], str(path)) if overrides else doc, path)
+
+
+def parse_arch_spec(doc: Any, path: str | Path | None = None) -> ArchSpec:
+    file = None if path is None else str(path)
+    _check_keys(doc, ("schema", "name", "architecture", "description", "clock_mhz", "data",
+                      "components", "mapping"), (), "", file)
+    if doc["schema"] != SCHEMA:
+        raise SpecError(file, "schema", f"expected {SCHEMA!r}, got {doc['schema']!r}")
+    arch = doc["architecture"]
+    if arch not in ARCHITECTURES:
+        raise SpecError(file, "architecture", f"unknown architecture {arch!r} (known: {', '.join(ARCHITECTURES)})")
+    rules = ARCHITECTURES[arch]
+    clock = _positive_number().check(doc["clock_mhz"], "clock_mhz", file)
+    data = DataWidths(**_fields(doc["data"], DATA_FIELDS, "data", file))
+
+    components: dict[str, Component] = {}
+    raw_components = _mapping(doc["components"], "components", file, non_empty=True)
+    for name, raw in raw_components.items():
+        where = f"components.{_name(name, 'components', file)}"
+        if not isinstance(raw, dict) or "class" not in raw:
+            raise SpecError(file, f"{where}.class", "missing required field")
+        cls = raw["class"]
+        if cls not in COMPONENT_CLASSES:
+            raise SpecError(file, f"{where}.class", f"unknown class {cls!r} (known: {', '.join(COMPONENT_CLASSES)})")
+        params = _fields({k: v for k, v in raw.items() if k != "class"}, COMPONENT_CLASSES[cls], where, file)
+        components[name] = Component(name, cls, params)
+    for name, cls in rules["components"].items():
+        if name not in components:
+            raise SpecError(file, f"components.{name}", f"missing: architecture {arch} needs a {cls} named {name!r}")
+        if components[name].cls != cls:
+            raise SpecError(file, f"components.{name}.class", f"must be {cls!r} for architecture {arch}")
+    for name in components:
+        if name not in rules["components"]:
+            raise SpecError(file, f"components.{name}", f"unknown key (architecture {arch} uses: "
+                            f"{', '.join(rules['components'])})")
+    mapping = _fields(doc["mapping"], rules["mapping"], "mapping", file)
+    _check_widths(data, components, file)
+    return ArchSpec(_string(doc["name"], "name", file), arch, _string(doc["description"], "description", file),
+                    clock, data, components, mapping, file, copy.deepcopy(doc))
+
+
+def _fields(raw: Any, kinds: dict[str, _Kind], where: str, file) -> dict:
+    _check_keys(raw, tuple(kinds), (), where, file)
+    return {key: kind.check(raw[key], f"{where}.{key}", file) for key, kind in kinds.items()}
+
+
+def _check_widths(data: DataWidths, components: dict[str, Component], file) -> None:
+    """Each memory must be at least as wide as the widest word it stores, and whole words."""
+    widest = max(data.weight_bits, data.membrane_bits, data.psum_bits, data.input_bits,
+                 data.ann_activation_bits)
+    for comp in components.values():
+        if comp.cls in ("sram", "regfile", "dram") and comp.width_bits < widest:
+            raise SpecError(file, f"components.{comp.name}.width_bits",
+                            f"{comp.width_bits} bits is narrower than the widest data type ({widest} bits)")
+        if comp.cls in ("sram", "regfile") and (comp.capacity_bytes * 8) % comp.width_bits:
+            raise SpecError(file, f"components.{comp.name}.capacity_bytes",
+                            f"{comp.capacity_bytes} bytes is not a whole number of {comp.width_bits}-bit words")
+        if comp.cls == "dram" and comp.bandwidth_bits_per_cycle % 8:
+            raise SpecError(file, f"components.{comp.name}.bandwidth_bits_per_cycle",
+                            "must be a whole number of bytes per cycle")

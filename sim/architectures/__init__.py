@@ -1,0 +1,19 @@
+"""The dataflows. Each maps a workload onto engine components and returns a RunResult."""
+
+from __future__ import annotations
+
+from sim.architectures.base import MODES, RunResult
+
+
+def architecture_class(name: str):
+    """The class that replays an arch spec's ``architecture``."""
+    if name == "memory_hierarchy":
+        from sim.architectures.memory_hierarchy import MemoryHierarchy
+        return MemoryHierarchy
+    raise KeyError(name)
+
+
+#: Architectures with a bundled spec, in the order `--arch all` runs them.
+ALL_ARCHITECTURES = ("memory_hierarchy",)
+
+__all__ = ["ALL_ARCHITECTURES", "MODES", "RunResult", "architecture_class"]

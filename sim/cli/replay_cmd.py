@@ -1,0 +1,64 @@
+"""``run_sim.py replay TRACE --arch NAME``: count every access and op, price, report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "replay", help="replay a trace on an architecture and report energy, cycles, counts",
+        description="Replay a trace through an architecture's cycle-level model (SNN spikes "
+                    "and/or the ANN twin's activations), count every memory access and op, "
+                    "price the counts with an energy table and report.")
+    p.add_argument("trace", help="trace file (.h5)")
+    p.add_argument("--arch", default="memory_hierarchy",
+                   help="bundled arch spec name, a path to a YAML spec, or 'all' (default memory_hierarchy)")
+    p.add_argument("--mode", choices=("snn", "ann", "both"), default="both",
+                   help="replay the SNN, the ANN twin, or both (default; gives E_SNN/E_ANN)")
+    p.add_argument("--energy", default="paper_v1_45nm",
+                   help="bundled energy table name or path (default paper_v1_45nm)")
+    p.add_argument("--samples", type=int, default=None, help="replay the first N samples (default all)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override an arch-spec field, e.g. --set mapping.zero_skipping=false (repeatable)")
+    p.add_argument("--json", metavar="FILE|-", help="write the report as JSON ('-' = stdout)")
+    p.add_argument("--csv", metavar="FILE", help="write one row per layer as CSV")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sim.architectures import ALL_ARCHITECTURES
+    from sim.cli.output import write_csv, write_json
+    from sim.replay import replay
+    from sim.report import csv_rows, format_report
+    from sim.trace import open_trace
+
+    modes = ["snn", "ann"] if args.mode == "both" else [args.mode]
+    archs = list(ALL_ARCHITECTURES) if args.arch == "all" else [args.arch]
+    reports = []
+    with open_trace(args.trace) as trace:
+        for arch in archs:
+            reports += replay(trace, arch, modes, args.energy, args.samples, args.overrides,
+                              progress=not args.quiet)
+    doc = reports[0] if len(reports) == 1 else {"schema": reports[0]["schema"], "runs": reports,
+                                                "ratios": ratios(reports)}
+    show = not args.quiet and args.json != "-"
+    if show:
+        for r in reports:
+            sys.stdout.write(format_report(r) + "\n")
+        for arch, r in ratios(reports).items():
+            sys.stdout.write(f"E_SNN / E_ANN on {arch}: {r:.3f}\n")
+    if args.json:
+        write_json(doc, args.json)
+    if args.csv:
+        write_csv([row for r in reports for row in csv_rows(r)], args.csv)
+    return 0
+
+
+def ratios(reports: list[dict]) -> dict[str, float]:
+    """E_SNN / E_ANN per architecture that was replayed in both modes."""
+    energy = {(r["arch"]["name"], r["mode"]): r["energy_pj"]["total"] for r in reports}
+    return {arch: energy[(arch, "snn")] / energy[(arch, "ann")]
+            for arch, mode in energy if mode == "snn" and (arch, "ann") in energy and energy[(arch, "ann")]}
