@@ -18,6 +18,8 @@ from sim.errors import SimInputError
 COMMAND_MODULES = [
     "sim.cli.inspect_cmd",
     "sim.cli.synth_cmd",
+    "sim.cli.replay_cmd",
+    "sim.cli.reprice_cmd",
     "sim.cli.formulas_cmd",
 ]
 
