@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "sim.cli.replay_cmd",
     "sim.cli.reprice_cmd",
     "sim.cli.formulas_cmd",
+    "sim.cli.sweep_cmd",
 ]
 
 EXIT_BAD_INPUT = 2

@@ -1,0 +1,68 @@
+"""``run_sim.py sweep``: a resumable parameter sweep on Dask; ``plot-sweep``: its plots."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "sweep", help="sweep arch-spec fields (buffer sizes, ...) over a grid, on Dask, resumable",
+        description="Replay a trace at every point of a Cartesian grid of arch-spec fields "
+                    "(and trace.T / trace.rate, which make synthetic traces of the trace's model "
+                    "shape). Points run on a Dask LocalCluster, or on a running scheduler with "
+                    "--scheduler. Each point is written to OUT/points/ when it finishes; rerunning "
+                    "the same command skips finished points.")
+    p.add_argument("trace", nargs="?", help="trace file (.h5)")
+    p.add_argument("--arch", default="memory_hierarchy", help="bundled arch spec name or path")
+    p.add_argument("--grid", action="append", default=[], metavar="KEY.PATH=V1,V2,...",
+                   help="a swept field and its values (repeatable: the grid is their product)")
+    p.add_argument("--mode", choices=("snn", "ann", "both"), default="both")
+    p.add_argument("--energy", default="paper_v1_45nm", help="energy table name or path")
+    p.add_argument("--samples", type=int, default=None, help="replay the first N samples")
+    p.add_argument("--out", help="output directory")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="address of a running dask scheduler (default: start a LocalCluster)")
+    p.add_argument("--workers", type=int, default=2, help="LocalCluster workers (default 2)")
+    p.add_argument("--list-params", action="store_true", help="list the sweepable fields of --arch and exit")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+    q = sub.add_parser("plot-sweep", help="plot a sweep directory (energy by component, cycles, Pareto front)",
+                       description="Write PNGs into DIR/plots: energy by component and cycles against "
+                                   "each swept field, SNN against ANN twin, and the energy-latency Pareto front.")
+    q.add_argument("dir", help="a directory written by `sweep`")
+    q.set_defaults(func=run_plot)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sim.errors import ParameterError
+    from sim.sweep import TRACE_KEYS, execute_sweep, sweepable_params
+
+    if args.list_params:
+        for path, value in sweepable_params(args.arch):
+            print(f"{path}\t{value}")
+        for key in TRACE_KEYS:
+            print(f"{key}\t(synthetic traces of the trace's model shape)")
+        return 0
+    if not args.trace or not args.out:
+        raise ParameterError(None, "sweep", "needs TRACE and --out DIR (or --list-params)")
+    modes = ["snn", "ann"] if args.mode == "both" else [args.mode]
+    manifest = execute_sweep(args.trace, args.arch, args.grid, modes, args.energy, args.samples,
+                             args.out, args.scheduler, args.workers, progress=not args.quiet)
+    print(f"{len(manifest['points'])} points in {args.out} (results.csv, points/)", file=sys.stderr)
+    return 0
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sim.errors import ParameterError
+    from sim.plots_sweep import plot_sweep
+
+    if not (Path(args.dir) / "sweep.json").is_file():
+        raise ParameterError(args.dir, "sweep.json", "not a sweep directory (no sweep.json)")
+    for path in plot_sweep(args.dir):
+        print(path)
+    return 0
