@@ -20,6 +20,8 @@ COMMAND_MODULES = [
     "sim.cli.synth_cmd",
     "sim.cli.replay_cmd",
     "sim.cli.reprice_cmd",
+    "sim.cli.train_cmd",
+    "sim.cli.record_cmd",
     "sim.cli.formulas_cmd",
     "sim.cli.sweep_cmd",
 ]
