@@ -1,0 +1,98 @@
+"""The layer pipeline of the spatial dataflow, simulated with simpy.
+
+Each layer is a stage (its own PE group). A stage processes its transactions in order — one
+per time step of each sample in SNN mode, one per sample in ANN mode — and transaction k of
+a stage starts only when transaction k of the previous stage has finished (its spikes or
+activations have arrived) and the stage itself is free. Between consecutive stages sits an
+output buffer of ``buffer`` transactions; a stage whose successor's buffer is full waits
+(back-pressure). Off-chip traffic of a transaction (the input image, a fold boundary) holds
+the one DRAM channel first, so stages contend for it. The steady-state throughput is set by
+the slowest stage; this module measures it rather than assuming it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import simpy
+
+from sim.engine import Dram
+
+
+@dataclass(frozen=True)
+class Txn:
+    """One transaction of one stage: ``cycles`` on its PE group after ``dram_bits`` of
+    off-chip transfer (0 for none)."""
+
+    cycles: int
+    dram_bits: int = 0
+
+
+@dataclass
+class PhaseResult:
+    """Timing of one pipeline run.
+
+    ``done[s][k]`` is the cycle at which stage s finished transaction k; ``busy[s]`` the
+    cycles stage s spent working (DRAM waits included); ``stall[s]`` the cycles it waited
+    for its input or for room in its successor's buffer; ``attributed[s]`` the cycles
+    between consecutive completions charged to the stage that completed (they sum to the
+    phase's length)."""
+
+    start: int
+    end: int
+    done: list[list[int]]
+    busy: list[int]
+    stall: list[int]
+    attributed: list[int] = field(default_factory=list)
+
+
+def run_phase(env: simpy.Environment, dram: Dram, stages: list[list[Txn]], buffer: int) -> PhaseResult:
+    """Run the stages' transactions through a linear pipeline; returns its timing.
+
+    Every stage must hold the same number of transactions (transaction k of each stage
+    belongs to the same sample and time step)."""
+    n = len(stages[0])
+    if any(len(s) != n for s in stages):
+        raise ValueError("every stage needs the same number of transactions")
+    start = env.now
+    inboxes = [simpy.Store(env, capacity=buffer) for _ in stages]
+    done = [[0] * n for _ in stages]
+    busy = [0] * len(stages)
+    stall = [0] * len(stages)
+    order: list[tuple[int, int]] = []  # (time, stage) of every completion
+
+    def stage(s: int):
+        for k in range(n):
+            t0 = env.now
+            if s > 0:
+                yield inboxes[s].get()
+            stall[s] += env.now - t0
+            txn = stages[s][k]
+            t1 = env.now
+            if txn.dram_bits:
+                yield from dram.transfer(txn.dram_bits)
+            if txn.cycles:
+                yield env.timeout(txn.cycles)
+            busy[s] += env.now - t1
+            done[s][k] = env.now
+            order.append((env.now, s))
+            if s + 1 < len(stages):
+                t2 = env.now
+                yield inboxes[s + 1].put(k)
+                stall[s] += env.now - t2
+
+    procs = [env.process(stage(s)) for s in range(len(stages))]
+    env.run(until=env.all_of(procs))
+    attributed = [0] * len(stages)
+    last = start
+    for time, s in sorted(order):
+        attributed[s] += time - last
+        last = time
+    return PhaseResult(start, env.now, done, busy, stall, attributed)
+
+
+def steady_interval(done_last_stage: list[int], per_sample: int) -> float | None:
+    """Mean cycles between consecutive samples leaving the pipeline, after the first (the
+    fill): the steady-state cycles per sample. None with fewer than two samples."""
+    ends = done_last_stage[per_sample - 1::per_sample]
+    return (ends[-1] - ends[0]) / (len(ends) - 1) if len(ends) >= 2 else None
