@@ -11,7 +11,7 @@ from sim.replay import replay
 from sim.report import WORKLOAD_TOTALS
 from sim.trace import open_trace
 
-from conftest import run_cli
+from conftest import REPO, run_cli
 
 # SNN: events of the trace; ANN: the MACs the best-case ANN executes and its neurons
 WORKLOAD = {"snn": WORKLOAD_TOTALS, "ann": ("macs", "neuron_updates")}
@@ -91,3 +91,17 @@ def test_energy_bars_stack_each_components_energy_per_sample(all_reports):
     assert len(labels) == 2 * len(ALL_ARCHITECTURES)
     for k, rep in enumerate(runs):
         assert sum(v[k] for v in stacks.values()) == pytest.approx(rep["energy_pj"]["total"] / rep["samples"] / 1e6)
+
+
+BUNDLED_VGG16 = REPO / "traces" / "vgg16_fmnist_T6.h5"
+
+
+@pytest.mark.skipif(not BUNDLED_VGG16.exists(), reason="bundled VGG16 trace not recorded yet")
+def test_bundled_vgg16_workload_is_the_same_on_every_architecture():
+    with open_trace(BUNDLED_VGG16) as tr:
+        runs = {a: replay(tr, a, ["snn", "ann"], "paper_v1_45nm", samples=1, progress=False)
+                for a in ALL_ARCHITECTURES}
+    for key in ("synaptic_ops", "spikes_in"):
+        assert len({snn["totals"][key] for snn, _ in runs.values()}) == 1, key
+    assert runs[ALL_ARCHITECTURES[0]][0]["totals"]["synaptic_ops"] > 0
+    assert all(ann["energy_pj"]["total"] > 0 for _, ann in runs.values())
