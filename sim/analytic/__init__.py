@@ -1,3 +1,22 @@
-"""Closed-form energy models. :mod:`sim.analytic.paper_v1` is the paper's v1 model
-(memory_hierarchy and spatial_dataflow); per-architecture closed forms come later.
-Nothing here imports the engine or the architectures."""
+"""Closed-form energy models. Nothing here imports the engine, the architectures, the
+kernels or the workload (a test checks it).
+
+- :mod:`sim.analytic.paper_v1`: the paper's v1 model (memory_hierarchy, spatial_dataflow),
+  per synapse, with network-wide averages.
+- Per-architecture closed forms, which predict every count of a replay from layer geometry,
+  T, the arch spec and per-layer statistics (:mod:`sim.analytic.layer_stats`):
+  :mod:`sim.analytic.memory_hierarchy`. Each exposes ``predict(...) -> Prediction``
+  (:mod:`sim.analytic.closed_form`).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+#: Architecture name -> module holding its closed form.
+CLOSED_FORMS = {"memory_hierarchy": "sim.analytic.memory_hierarchy"}
+
+
+def closed_form_of(architecture: str):
+    """The module with ``predict`` for an architecture; KeyError if none is written."""
+    return importlib.import_module(CLOSED_FORMS[architecture])

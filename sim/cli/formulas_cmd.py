@@ -1,5 +1,7 @@
 """``run_sim.py formulas``: the paper's v1 closed form — break-even sparsity s*(T) per
-architecture, E_SNN/E_ANN at a given sparsity, and the paper's 69 % inconsistency."""
+architecture, E_SNN/E_ANN at a given sparsity, and the paper's 69 % inconsistency. With
+``--trace``, the per-architecture closed forms instead, evaluated with the trace's real
+per-layer statistics (:mod:`sim.cli.formulas_trace`)."""
 
 from __future__ import annotations
 
@@ -18,8 +20,10 @@ def add_parser(sub) -> None:
         description="Evaluate the v1 closed-form model of Yan, Bai & Wong (arXiv:2409.08290) "
                     "for memory_hierarchy and spatial_dataflow: the break-even sparsity s*(T) "
                     "above which the SNN costs less than the 8-bit ANN, and E_SNN/E_ANN at a "
-                    "given sparsity. Formulas and assumptions: docs/formulas.md.")
-    p.add_argument("--T", dest="T", default="1-16", metavar="RANGE",
+                    "given sparsity. With --trace, evaluate instead the per-architecture closed "
+                    "forms (every count per layer, and its energy) with the trace's real "
+                    "per-layer spike counts. Formulas and assumptions: docs/formulas.md.")
+    p.add_argument("--T", dest="T", default=None, metavar="RANGE",
                    help="time windows: a range '1-16', a list '2,4,6', or both '1-4,8' (default 1-16)")
     p.add_argument("--sparsity", type=float, default=None, metavar="S",
                    help="also give E_SNN/E_ANN at this sparsity (0..1)")
@@ -31,7 +35,22 @@ def add_parser(sub) -> None:
                    help="non-zero fraction of the QNN's activations (default: the table's rho)")
     p.add_argument("--json", metavar="FILE|-", help="also write the result as JSON ('-' = stdout only)")
     p.add_argument("--plot", metavar="FILE.png", help="draw the break-even curves s*(T) to a PNG")
+    g = p.add_argument_group("per-architecture closed forms (with --trace)")
+    g.add_argument("--trace", metavar="TRACE",
+                   help="evaluate the per-architecture closed forms with this trace's per-layer counts "
+                        "(JSON under 'closed_form'); SNN, the spec's ANN twin and the QNN twin")
+    g.add_argument("--arch", default="memory_hierarchy",
+                   help="arch spec name or YAML path, or 'all' (default memory_hierarchy)")
+    g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override an arch-spec field, as for replay (repeatable)")
+    g.add_argument("--samples", type=int, default=None, help="use the first N samples (default all)")
+    g.add_argument("--ideal", action="store_true",
+                   help="assume every layer's weights, membranes and events fit in the buffer")
     p.set_defaults(func=run)
+
+#: Options of the v1 model that mean nothing with --trace, and options only --trace uses.
+V1_ONLY = ("T", "sparsity", "qnn_rho", "plot")
+TRACE_ONLY = {"arch": "memory_hierarchy", "overrides": [], "samples": None, "ideal": False}
 
 
 def parse_T(text: str) -> list[int]:
@@ -199,11 +218,39 @@ def plot(res: dict, dest: str, qnn: bool) -> None:
     plt.close(fig)
 
 
+def _flag(name: str) -> str:
+    return "--" + {"overrides": "set", "qnn_rho": "qnn-rho"}.get(name, name)
+
+
+def run_trace(args: argparse.Namespace) -> int:
+    from sim.cli import formulas_trace
+    from sim.cli.output import write_json
+    from sim.errors import ParameterError
+
+    for name in V1_ONLY:
+        if getattr(args, name) is not None:
+            raise ParameterError(None, _flag(name), "is for the paper's v1 model; not used with --trace")
+    if args.samples is not None and args.samples < 1:
+        raise ParameterError(None, "--samples", f"must be >= 1, got {args.samples}")
+    doc = formulas_trace.compute(args.trace, args.arch, args.overrides, args.energy, args.samples,
+                                 args.ideal)
+    if args.json != "-":
+        sys.stdout.write(formulas_trace.format_text(doc))
+    if args.json:
+        write_json(doc, args.json)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from sim.cli.output import write_json
     from sim.errors import ParameterError
 
-    Ts = parse_T(args.T)
+    if args.trace:
+        return run_trace(args)
+    for name, default in TRACE_ONLY.items():
+        if getattr(args, name) != default:
+            raise ParameterError(None, _flag(name), "only used with --trace")
+    Ts = parse_T(args.T or "1-16")
     _check_fraction(args.sparsity, "--sparsity")
     _check_fraction(args.qnn_rho, "--qnn-rho", low_open=True)
     if args.qnn_rho is not None and not args.qnn:

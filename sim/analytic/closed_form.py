@@ -1,0 +1,162 @@
+"""What a per-architecture closed form returns, and how it is priced.
+
+A prediction holds, per layer, every ``component.action`` count the simulator's report
+lists, each written as a sum of named terms. A term whose cause is in ``NONIDEAL_CAUSES``
+vanishes under the ideal assumptions (everything resident, no spill); the others are the
+ideal closed form. So ``counts = ideal counts + non-ideal terms`` exactly, and a residual
+between a simulation and the ideal closed form is attributed to those named causes.
+
+Pricing reuses :func:`sim.pricing.price` (the simulator's own rule, which imports only
+``sim.arch``), so a predicted count prices exactly like a counted one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sim.pricing import MEMORY_CLASSES, price
+
+#: Causes of terms that are zero when every layer's weights, membranes and events fit.
+NONIDEAL_CAUSES = frozenset({
+    "weights_refetched_per_step_nonresident",         # SNN: weights that do not fit, every step
+    "weights_refetched_per_pixel_pass_nonresident",   # ANN: weights that do not fit, every pixel pass
+    "membranes_per_step_nonresident",                 # SNN: membranes that do not fit, every step
+    "io_events_spilled",                              # events that do not fit beside each other
+})
+
+WORKLOAD_TOTALS = ("macs", "synaptic_ops", "spikes_in", "spikes_out", "neuron_updates")
+HARDWARE_TOTALS = ("dram_read_bits", "dram_write_bits", "sram_read_bits", "sram_write_bits",
+                   "noc_packets", "noc_flit_hops")
+
+
+class TermLedger:
+    """Counts of one layer built term by term: ``add(key, bits, cause=value, ...)``."""
+
+    def __init__(self) -> None:
+        self.terms: dict[str, dict[str, int | float]] = {}
+        self.bits: dict[str, int] = {}
+
+    def add(self, key: str, bits: int, **causes: int | float) -> None:
+        if key in self.bits and self.bits[key] != bits:
+            raise ValueError(f"{key}: width changed from {self.bits[key]} to {bits} bits")
+        self.bits[key] = int(bits)
+        entry = self.terms.setdefault(key, {})
+        for cause, value in causes.items():
+            entry[cause] = entry.get(cause, 0) + value
+
+
+@dataclass
+class LayerPrediction:
+    """Predicted counts of one layer, their terms, their widths and their energy.
+
+    counts: ``{"component.action": count}`` (all terms); ideal_counts: without the
+    non-ideal terms; terms: ``{"component.action": {cause: count}}``; bits: bits per
+    action; energy_pj / ideal_energy_pj: priced with the energy table (pJ); totals: the
+    report's canonical totals (workload counts and bits moved per memory level)."""
+
+    name: str
+    counts: dict[str, int | float]
+    ideal_counts: dict[str, int | float]
+    terms: dict[str, dict[str, int | float]]
+    bits: dict[str, int]
+    totals: dict[str, int | float]
+    energy_pj: float = 0.0
+    ideal_energy_pj: float = 0.0
+    energy_by_action_pj: dict[str, float] = field(default_factory=dict)
+    residency: dict = field(default_factory=dict)
+
+    def nonideal_terms(self) -> dict[str, dict[str, int | float]]:
+        """``{"component.action": {cause: count}}`` of the non-zero non-ideal terms."""
+        out = {}
+        for key, causes in self.terms.items():
+            extra = {c: v for c, v in causes.items() if c in NONIDEAL_CAUSES and v}
+            if extra:
+                out[key] = extra
+        return out
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "energy_pj": self.energy_pj, "ideal_energy_pj": self.ideal_energy_pj,
+                "counts": self.counts, "ideal_counts": self.ideal_counts, "bits": self.bits,
+                "totals": self.totals, "terms": self.terms, "nonideal_terms": self.nonideal_terms(),
+                "energy_by_action_pj": self.energy_by_action_pj, "residency": self.residency}
+
+
+@dataclass
+class Prediction:
+    """A closed form's prediction for one (architecture, mode) over a set of samples."""
+
+    architecture: str
+    mode: str
+    samples: int
+    T: int
+    ann_activation_bits: int
+    layers: list[LayerPrediction]
+    energy_table: str | None = None
+
+    @property
+    def energy_pj(self) -> float:
+        return sum(l.energy_pj for l in self.layers)
+
+    @property
+    def ideal_energy_pj(self) -> float:
+        return sum(l.ideal_energy_pj for l in self.layers)
+
+    def counts(self) -> dict[str, int | float]:
+        """``{"component.action": count}`` summed over layers, like the report's ``counts``."""
+        out: dict[str, int | float] = {}
+        for l in self.layers:
+            for k, v in l.counts.items():
+                out[k] = out.get(k, 0) + v
+        return out
+
+    def totals(self) -> dict[str, int | float]:
+        out = dict.fromkeys(WORKLOAD_TOTALS + HARDWARE_TOTALS, 0)
+        for l in self.layers:
+            for k in out:
+                out[k] += l.totals[k]
+        return out
+
+    def as_dict(self) -> dict:
+        return {"architecture": self.architecture, "mode": self.mode, "samples": self.samples,
+                "T": self.T, "ann_activation_bits": self.ann_activation_bits,
+                "energy_table": self.energy_table, "energy_pj": self.energy_pj,
+                "ideal_energy_pj": self.ideal_energy_pj, "counts": self.counts(),
+                "totals": self.totals(), "layers": [l.as_dict() for l in self.layers]}
+
+
+def hardware_totals(counts: dict, bits: dict, classes: dict[str, str]) -> dict:
+    """Bits moved per memory level from ``component.action`` counts, with the report's
+    definitions (``sram_*`` covers every on-chip memory)."""
+    t = dict.fromkeys(HARDWARE_TOTALS, 0)
+    for key, n in counts.items():
+        comp, action = key.split(".", 1)
+        cls = classes[comp]
+        direction = "read" if action.endswith("_read") else "write" if action.endswith("_write") else None
+        if cls == "dram" and direction:
+            t[f"dram_{direction}_bits"] += n * bits[key]
+        elif cls in MEMORY_CLASSES + ("core",) and direction:
+            t[f"sram_{direction}_bits"] += n * bits[key]
+        elif cls == "noc" and action == "packet":
+            t["noc_packets"] += n
+        elif cls == "noc" and action.startswith("flit_hop"):  # flit_hop, flit_hop_ew, flit_hop_ns
+            t["noc_flit_hops"] += n
+    return t
+
+
+def finish_layer(name: str, led: TermLedger, workload: dict, spec, table, residency: dict) -> LayerPrediction:
+    """Sum a layer's terms into counts (all, and ideal only), add totals, price with ``table``
+    (None: no energies)."""
+    counts = {k: sum(c.values()) for k, c in led.terms.items()}
+    ideal = {k: sum(v for cause, v in c.items() if cause not in NONIDEAL_CAUSES)
+             for k, c in led.terms.items()}
+    classes = {n: c.cls for n, c in spec.components.items()}
+    totals = dict.fromkeys(WORKLOAD_TOTALS, 0)
+    totals.update(workload)
+    totals.update(hardware_totals(counts, led.bits, classes))
+    pred = LayerPrediction(name, counts, ideal, led.terms, dict(led.bits), totals, residency=residency)
+    if table is not None:
+        comps = {n: {"class": c.cls, "capacity_bytes": c.capacity_bytes} for n, c in spec.components.items()}
+        pred.energy_by_action_pj = price(counts, led.bits, comps, table)
+        pred.energy_pj = sum(pred.energy_by_action_pj.values())
+        pred.ideal_energy_pj = sum(price(ideal, led.bits, comps, table).values())
+    return pred
