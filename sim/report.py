@@ -32,7 +32,7 @@ def hardware_totals(counts: dict[str, int], bits: dict[str, int], classes: dict[
             t[f"sram_{direction}_bits"] += n * bits[key]
         elif cls == "noc" and action == "packet":
             t["noc_packets"] += n
-        elif cls == "noc" and action == "flit_hop":
+        elif cls == "noc" and action.startswith("flit_hop"):  # flit_hop, flit_hop_ew, flit_hop_ns
             t["noc_flit_hops"] += n
     return t
 

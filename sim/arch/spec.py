@@ -73,6 +73,11 @@ COMPONENT_CLASSES: dict[str, dict[str, _Kind]] = {
     "sram": {"capacity_bytes": POS, "width_bits": POS, "banks": POS, "ports": POS, "latency_cycles": NONNEG},
     "regfile": {"capacity_bytes": POS, "width_bits": POS},
     "pe_array": {"rows": POS, "cols": POS, "ops_per_cycle": POS},
+    "noc": {"width": POS, "height": POS, "flit_bits": POS, "link_flits_per_cycle": POS,
+            "router_latency_cycles": NONNEG, "barrier_cycles": NONNEG},
+    "core": {"synop_cycles": POS, "neuron_update_cycles": POS},
+    "synapse_memory": {"capacity_bytes": POS, "width_bits": POS},
+    "neuron_memory": {"capacity_bytes": POS, "width_bits": POS},
 }
 
 #: Bit widths of the data types (all required).
@@ -85,6 +90,14 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
         "components": {"dram": "dram", "global_buffer": "sram", "register_file": "regfile",
                        "pe_array": "pe_array"},
         "mapping": {"zero_skipping": _bool(), "loop_order": _choice("layer_major", "time_major")},
+    },
+    "neuromorphic": {
+        "components": {"noc": "noc", "core": "core", "synapse_memory": "synapse_memory",
+                       "neuron_memory": "neuron_memory", "dram": "dram"},
+        "optional": ("dram",),  # without it, a model that does not fit the mesh is an error
+        "mapping": {"partition": _choice("channel_major", "spatial"),
+                    "placement": _choice("row_major", "nearest"), "multicast": _bool(),
+                    "weight_sharing": _bool(), "io_x": NONNEG, "io_y": NONNEG},
     },
 }
 
@@ -222,6 +235,8 @@ def parse_arch_spec(doc: Any, path: str | Path | None = None) -> ArchSpec:
         components[name] = Component(name, cls, params)
     for name, cls in rules["components"].items():
         if name not in components:
+            if name in rules.get("optional", ()):
+                continue
             raise SpecError(file, f"components.{name}", f"missing: architecture {arch} needs a {cls} named {name!r}")
         if components[name].cls != cls:
             raise SpecError(file, f"components.{name}.class", f"must be {cls!r} for architecture {arch}")

@@ -10,10 +10,13 @@ def architecture_class(name: str):
     if name == "memory_hierarchy":
         from sim.architectures.memory_hierarchy import MemoryHierarchy
         return MemoryHierarchy
+    if name == "neuromorphic":
+        from sim.architectures.neuromorphic import Neuromorphic
+        return Neuromorphic
     raise KeyError(name)
 
 
 #: Architectures with a bundled spec, in the order `--arch all` runs them.
-ALL_ARCHITECTURES = ("memory_hierarchy",)
+ALL_ARCHITECTURES = ("memory_hierarchy", "neuromorphic",)
 
 __all__ = ["ALL_ARCHITECTURES", "MODES", "RunResult", "architecture_class"]

@@ -7,6 +7,7 @@ from sim.kernels.events import (
     popcount_rows,
     spike_event_counts,
 )
+from sim.kernels.noc import destination_patterns, element_routes, hop_histogram, route_events, spike_indices  # noqa: F401
 
 __all__ = ["ann_input_counts", "conv_positions_fanout", "input_fanout", "popcount_rows",
            "spike_event_counts"]

@@ -1,0 +1,240 @@
+"""The neuromorphic architecture: every NoC count against a brute force over the trace's
+spikes, capacities respected, paging, the bad-parameter errors, and the report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sim.arch.energy import load_energy_table
+from sim.arch.spec import load_arch_spec
+from sim.architectures.base import address_bits
+from sim.architectures.neuromorphic import Neuromorphic
+from sim.errors import ParameterError, SpecError
+from sim.replay import replay
+from sim.report import build_report
+from sim.trace import open_trace
+from sim.workload import Workload
+
+import brute
+from conftest import run_cli
+
+# an 8x8 mesh of cores holding 32 neurons (24-bit state) and 1 KiB of weights each
+SMALL = ["components.noc.width=8", "components.noc.height=8", "components.neuron_memory.capacity_bytes=96",
+         "components.synapse_memory.capacity_bytes=1024"]
+
+
+def simulate(trace_path, overrides, mode="snn", samples=None):
+    spec = load_arch_spec("neuromorphic", overrides)
+    with open_trace(trace_path) as tr:
+        wl = Workload(tr)
+        sim = Neuromorphic(spec, wl)
+        result = sim.run(mode, samples or tr.n_samples)
+    return sim, result, spec
+
+
+def brute_noc(sim: Neuromorphic, trace_path, mode: str) -> dict[str, dict[str, int]]:
+    """Per layer: packets and E-W / N-S flit hops, one event and one target at a time."""
+    mesh, m = sim.mesh, sim.map
+    out = {}
+    with open_trace(trace_path) as tr:
+        for part in m.parts:
+            layer = sim.wl.layers[part.layer_index]
+            lg = m.groups[part.layer_index]
+            targets: dict[int, set] = {}
+            for i, o in brute.synapses(layer):
+                g = int(lg.gon[o])
+                if part.group_node[g] >= 0:
+                    targets.setdefault(i, set()).add(int(part.group_node[g]))
+            prod = sim.producers[part.layer_index]
+            if prod is not None and part.input_on_chip:
+                pg, pp = m.groups[prod], [p for p in m.parts if p.layer_index == prod][0]
+                src = lambda i: int(pp.group_node[pg.gon[i]])  # noqa: E731
+            else:
+                src = lambda i: m.io_node  # noqa: E731
+            graded = prod is None or mode == "ann"
+            payload = (sim.d.input_bits if prod is None else sim.act_bits) if graded else 0
+            flits = -(-(mesh.address_bits + address_bits(layer.n_inputs) + payload) // mesh.flit_bits)
+            c = out.setdefault(layer.name, {"packet": 0, "flit_hop_ew": 0, "flit_hop_ns": 0})
+            for s in range(tr.n_samples):
+                if prod is None:
+                    events = [np.flatnonzero(tr.input(s).reshape(-1))]
+                elif mode == "ann":
+                    events = [np.flatnonzero(tr.activations(sim.wl.layers[prod].name, s).reshape(-1))]
+                else:
+                    spikes = tr.input_spikes(layer.name, s).reshape(tr.T, -1)
+                    events = [np.flatnonzero(row) for row in spikes]
+                for row in events:
+                    for i in row:
+                        for d in targets.get(int(i), ()):
+                            (sx, sy), (dx, dy) = mesh.xy(src(int(i))), mesh.xy(d)
+                            c["packet"] += 1
+                            c["flit_hop_ew"] += flits * abs(dx - sx)
+                            c["flit_hop_ns"] += flits * abs(dy - sy)
+    return out
+
+
+@pytest.mark.parametrize("mode", ["snn", "ann"])
+@pytest.mark.parametrize("placement,partition", [("row_major", "channel_major"), ("nearest", "spatial")])
+def test_every_noc_count_equals_the_brute_force(tiny_trace, mode, placement, partition):
+    sim, result, _ = simulate(tiny_trace, SMALL + [f"mapping.placement={placement}",
+                                                   f"mapping.partition={partition}"], mode)
+    assert sim.map.n_segments == 1
+    want = brute_noc(sim, tiny_trace, mode)
+    for name, counts in want.items():
+        got = result.ledger.layer_counts(name)
+        for action, n in counts.items():
+            assert got[f"noc.{action}"] == n, (name, action)
+
+
+def test_packets_per_spike_are_its_distinct_destination_cores(tiny_trace):
+    sim, result, _ = simulate(tiny_trace, SMALL + ["mapping.placement=row_major"])
+    # every input of a linear layer reaches every core holding one of its neurons
+    fc1 = sim.map.groups[[l.name for l in sim.wl.layers].index("fc1")]
+    assert fc1.n_groups == 2
+    assert result.ledger.layer_counts("fc1")["noc.packet"] == 2 * result.workload["fc1"]["spikes_in"]
+
+
+@pytest.mark.parametrize("mode", ["snn", "ann"])
+def test_each_synaptic_event_reads_its_weight_once(tiny_trace, mode):
+    _, result, _ = simulate(tiny_trace, SMALL, mode)
+    for name, work in result.workload.items():
+        reads = result.ledger.layer_counts(name)["synapse_memory.weight_read"]
+        assert reads == (work["macs"] if mode == "ann" or name == "conv1" else work["synaptic_ops"]), name
+
+
+@pytest.mark.parametrize("partition", ["channel_major", "spatial"])
+@pytest.mark.parametrize("sharing", [True, False])
+def test_groups_respect_both_core_capacities(tiny_trace, partition, sharing):
+    sim, _, spec = simulate(tiny_trace, SMALL + [f"mapping.weight_sharing={str(sharing).lower()}",
+                                                 f"mapping.partition={partition}"], samples=1)
+    cap_n = spec["neuron_memory"].capacity_bytes * 8 // max(spec.data.membrane_bits, spec.data.psum_bits)
+    wb = spec.data.weight_bits
+    for lg in sim.map.groups:
+        layer = lg.layer
+        assert lg.gon.shape == (layer.n_neurons,)
+        assert (lg.neurons() >= 1).all() and (lg.neurons() <= cap_n).all()
+        assert (lg.synapse_bits <= spec["synapse_memory"].capacity_bytes * 8).all()
+        # what each core stores, recounted: the kernels of its channels, or every synapse
+        channel = np.arange(layer.n_neurons) // (layer.n_neurons // layer.output_shape[0])
+        for g in range(lg.n_groups):
+            members = lg.gon == g
+            units = len(set(channel[members])) if sharing else int(members.sum())
+            assert lg.synapse_bits[g] == units * layer.fan_in * wb
+
+
+def test_smaller_cores_mean_more_cores_no_fewer_hops_and_the_same_synaptic_ops(tiny_trace):
+    runs = []
+    for neurons in (64, 32, 16):
+        sim, result, _ = simulate(tiny_trace, SMALL + [f"components.neuron_memory.capacity_bytes={neurons * 3}",
+                                                       "mapping.placement=row_major"])
+        assert sim.map.n_segments == 1
+        t = result.ledger.totals()
+        runs.append((sim.map.summary()["cores_used"], t["noc.flit_hop_ew"] + t["noc.flit_hop_ns"],
+                     t["synapse_memory.weight_read"]))
+    cores, hops, synops = zip(*runs)
+    assert cores[0] < cores[1] < cores[2]
+    assert hops[0] <= hops[1] <= hops[2]
+    assert synops[0] == synops[1] == synops[2]
+
+
+def test_multicast_sends_one_packet_per_event_and_never_more_flit_hops(tiny_trace):
+    _, uni, _ = simulate(tiny_trace, SMALL)
+    _, multi, _ = simulate(tiny_trace, SMALL + ["mapping.multicast=true"])
+    u, m = uni.ledger.totals(), multi.ledger.totals()
+    assert m["noc.packet"] <= u["noc.packet"]
+    assert m["noc.flit_hop_ew"] + m["noc.flit_hop_ns"] <= u["noc.flit_hop_ew"] + u["noc.flit_hop_ns"]
+    assert m["synapse_memory.weight_read"] == u["synapse_memory.weight_read"]
+
+
+def test_a_model_larger_than_the_mesh_pages_its_weights_from_dram(tiny_trace):
+    overrides = ["components.noc.width=2", "components.noc.height=2", "components.neuron_memory.capacity_bytes=96"]
+    sim, result, spec = simulate(tiny_trace, overrides)
+    assert sim.map.n_segments > 1
+    stored = sum(int(lg.synapse_bits.sum()) for lg in sim.map.groups) // spec.data.weight_bits
+    t = result.ledger.totals()
+    assert t["dram.weight_read"] == t["synapse_memory.weight_write"] == stored * 3  # every sample
+    # events crossing a configuration boundary go out to DRAM and come back
+    assert t["dram.spike_write"] > 0 and t["dram.spike_read"] >= t["dram.spike_write"] - result.workload["fc2"]["spikes_out"]
+
+
+def test_without_dram_a_model_too_large_for_the_mesh_is_an_error(tiny_trace, tmp_path):
+    import yaml
+    from sim.arch.spec import SPEC_DIR
+
+    doc = yaml.safe_load((SPEC_DIR / "neuromorphic.yaml").read_text())
+    del doc["components"]["dram"]
+    doc["components"]["noc"].update(width=2, height=2)
+    path = tmp_path / "nodram.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ParameterError, match="components.dram"), open_trace(tiny_trace) as tr:
+        Neuromorphic(load_arch_spec(path), Workload(tr))
+    res = run_cli("replay", tiny_trace, "--arch", path, "--quiet")
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert "nodram.yaml" in res.stderr and "components.dram" in res.stderr
+
+
+def test_zero_capacity_is_rejected_naming_the_field(tiny_trace):
+    with pytest.raises(SpecError, match="components.synapse_memory.capacity_bytes"):
+        load_arch_spec("neuromorphic", ["components.synapse_memory.capacity_bytes=0"])
+    res = run_cli("replay", tiny_trace, "--arch", "neuromorphic", "--set",
+                  "components.neuron_memory.capacity_bytes=1", "--quiet")
+    assert res.returncode == 2 and "components.neuron_memory.capacity_bytes" in res.stderr
+
+
+def test_link_loads_and_hop_histogram_add_up_to_the_counted_traffic(tiny_trace):
+    sim, result, _ = simulate(tiny_trace, SMALL)
+    t = result.ledger.totals()
+    noc = result.extra["noc"]
+    assert sum(noc["link_flits"]) == t["noc.flit_hop_ew"] + t["noc.flit_hop_ns"]
+    hist = np.array(noc["hop_histogram"])
+    assert hist.sum() == t["noc.packet"]  # unicast: one packet per (event, destination core)
+    assert noc["k_hop"] == pytest.approx((hist * np.arange(len(hist))).sum() / hist.sum())
+
+
+@pytest.mark.parametrize("table", ["paper_v1_45nm", "loihi"])
+def test_report_has_the_canonical_noc_totals_and_prices_with_both_tables(tiny_trace, table):
+    with open_trace(tiny_trace) as tr:
+        reports = replay(tr, "neuromorphic", ["snn", "ann"], table, progress=False)
+    for rep in reports:
+        t = rep["totals"]
+        assert t["noc_packets"] == rep["counts"]["noc.packet"] > 0
+        assert t["noc_flit_hops"] == rep["counts"]["noc.flit_hop_ew"] + rep["counts"]["noc.flit_hop_ns"]
+        assert rep["energy_pj"]["total"] > 0 and rep["cycles"] > 0
+        assert sum(l["cycles"] for l in rep["layers"]) == rep["cycles"]
+        assert all(0.0 <= u <= 1.0 for u in rep["utilisation"].values())
+        mapping = rep["extra"]["mapping"]
+        assert mapping["cores_used"] >= 1 and "k_hop_static" in mapping
+        json.dumps(rep)
+
+
+def test_workload_totals_match_the_memory_hierarchy(tiny_trace):
+    with open_trace(tiny_trace) as tr:
+        nm = replay(tr, "neuromorphic", ["snn", "ann"], "paper_v1_45nm", progress=False)
+        mh = replay(tr, "memory_hierarchy", ["snn", "ann"], "paper_v1_45nm", progress=False)
+    keys = ("synaptic_ops", "spikes_in", "spikes_out", "neuron_updates", "macs")
+    for a, b in zip(nm, mh):
+        assert {k: a["totals"][k] for k in keys} == {k: b["totals"][k] for k in keys}
+
+
+def test_loihi_prices_a_synaptic_op_at_the_published_figure(tiny_trace):
+    sim, result, spec = simulate(tiny_trace, [], samples=1)
+    rep = build_report(result, spec, load_energy_table("loihi"), {})
+    e = rep["energy_pj"]["by_action"]
+    assert e["synapse_memory.weight_read"] == pytest.approx(24.0 * rep["counts"]["synapse_memory.weight_read"])
+    assert e["noc.flit_hop_ew"] == pytest.approx(3.0 * rep["counts"]["noc.flit_hop_ew"])
+    assert e["noc.flit_hop_ns"] == pytest.approx(4.2 * rep["counts"]["noc.flit_hop_ns"])
+    assert e["core.fire"] == pytest.approx(69.3 * rep["counts"]["core.fire"])
+
+
+def test_plots_write_a_link_load_heat_map_and_a_hop_histogram(tiny_trace, tmp_path):
+    from sim.plots import write_plots
+
+    with open_trace(tiny_trace) as tr:
+        reports = replay(tr, "neuromorphic", ["snn"], "paper_v1_45nm", samples=1, progress=False)
+        reports += replay(tr, "memory_hierarchy", ["snn"], "paper_v1_45nm", samples=1, progress=False)
+    files = write_plots(reports, tmp_path / "figs")
+    assert sorted(p.name for p in files) == ["neuromorphic_snn_hops.png", "neuromorphic_snn_link_load.png"]
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in files)
