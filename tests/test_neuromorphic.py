@@ -238,3 +238,14 @@ def test_plots_write_a_link_load_heat_map_and_a_hop_histogram(tiny_trace, tmp_pa
     files = write_plots(reports, tmp_path / "figs")
     assert sorted(p.name for p in files) == ["neuromorphic_snn_hops.png", "neuromorphic_snn_link_load.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in files)
+
+
+def test_replay_plot_dir_writes_the_noc_figures(tmp_path):
+    from conftest import BUNDLED_TINY
+
+    out = tmp_path / "figs"
+    res = run_cli("replay", BUNDLED_TINY, "--arch", "neuromorphic", "--mode", "snn", "--samples", "1",
+                  "--quiet", "--plot", out)
+    assert res.returncode == 0, res.stderr
+    names = {p.name for p in out.iterdir()}
+    assert {"neuromorphic_snn_link_load.png", "neuromorphic_snn_hops.png"} <= names

@@ -24,6 +24,10 @@ def add_parser(sub) -> None:
                    help="override an arch-spec field, e.g. --set mapping.zero_skipping=false (repeatable)")
     p.add_argument("--json", metavar="FILE|-", help="write the report as JSON ('-' = stdout)")
     p.add_argument("--csv", metavar="FILE", help="write one row per layer as CSV")
+    p.add_argument("--plot", metavar="FILE.png|DIR",
+                   help="write stacked energy bars per architecture and mode (split by component) to "
+                        "FILE.png, or DIR/energy_breakdown.png; NoC figures (per-link load heat map, hop "
+                        "histogram) of neuromorphic runs go next to it")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
     p.set_defaults(func=run)
 
@@ -54,6 +58,11 @@ def run(args: argparse.Namespace) -> int:
         write_json(doc, args.json)
     if args.csv:
         write_csv([row for r in reports for row in csv_rows(r)], args.csv)
+    if args.plot:
+        from sim.plots import write_plots
+        from sim.plots_energy import energy_plot_path, plot_energy_breakdown
+        energy_png = plot_energy_breakdown(reports, energy_plot_path(args.plot), ratios(reports))
+        write_plots(reports, energy_png.parent)
     return 0
 
 
