@@ -28,6 +28,9 @@ def add_parser(sub) -> None:
                    help="weight of the L1 activation regulariser (per-sample sum over conv outputs)")
     p.add_argument("--train-samples", type=int, help="train on the first N training samples only")
     p.add_argument("--eval-samples", type=int, help="evaluate on the first N test samples only")
+    p.add_argument("--time-budget", type=float, metavar="MINUTES",
+                   help="stop after this many minutes; the learning-rate schedule follows the elapsed "
+                        "time as well as the steps, so the run still anneals on a busy machine")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -48,12 +51,15 @@ def run(args: argparse.Namespace) -> int:
             raise ParameterError(None, f"--{key.replace('_', '-')}", f"must be >= 1, got {getattr(args, key)}")
     if not 0 < args.threshold <= 1:
         raise ParameterError(None, "--threshold", f"must be in (0, 1], got {args.threshold}")
+    if args.time_budget is not None and args.time_budget <= 0:
+        raise ParameterError(None, "--time-budget", f"must be > 0 minutes, got {args.time_budget}")
     if args.lambda_a < 0 or args.weight_decay < 0:
         raise ParameterError(None, "--lambda-a/--weight-decay", "must be >= 0")
     cfg = TrainConfig(model=args.model, dataset=args.dataset, T=args.T, theta=args.threshold,
                       epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
                       weight_decay=args.weight_decay, lambda_a=args.lambda_a, train_samples=args.train_samples,
-                      eval_samples=args.eval_samples, seed=args.seed, threads=args.threads, data_dir=args.data_dir)
+                      eval_samples=args.eval_samples, seed=args.seed,
+                      time_budget=None if args.time_budget is None else 60.0 * args.time_budget, threads=args.threads, data_dir=args.data_dir)
     train_set, test_set = load_dataset(args.dataset, args.data_dir)
     from sim.trace.shapes import model_layers
 

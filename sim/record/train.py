@@ -41,6 +41,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     data_dir: str | None = None
+    time_budget: float | None = None   # seconds; the LR schedule follows elapsed time too
 
 
 @dataclass
@@ -51,11 +52,23 @@ class EpochResult:
     test_accuracy: float
     spike_rate: float       # the paper's definition: spiking outputs except layer 1
     seconds: float
+    steps: int = 0          # optimiser steps taken so far (all epochs)
 
 
 @dataclass
 class History:
     epochs: list[EpochResult] = field(default_factory=list)
+
+
+WARMUP = 0.15  # fraction of the schedule spent warming up (as torch's OneCycleLR's default 0.3, shorter)
+
+
+def one_cycle_lr(peak: float, f: float) -> float:
+    """Learning rate at schedule fraction ``f`` in [0, 1]: cosine warm-up from peak/25, cosine decay."""
+    if f < WARMUP:
+        return peak * (0.04 + 0.96 * (1 - math.cos(math.pi * f / WARMUP)) / 2)
+    f = min(1.0, (f - WARMUP) / (1 - WARMUP))
+    return peak * (1e-4 + (1 - 1e-4) * (1 + math.cos(math.pi * f)) / 2)
 
 
 def rate_layer_names(model: QANN) -> list[str]:
@@ -102,14 +115,25 @@ def load_checkpoint(path) -> tuple[QANN, dict]:
 
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise ParameterError(str(path), None, f"cannot read checkpoint: {str(exc).splitlines()[0][:200]}") from None
+    except FileNotFoundError:
+        raise ParameterError(str(path), None, "checkpoint file does not exist") from None
+    except Exception as exc:  # torch raises pickle, zip and runtime errors for a foreign file
+        raise ParameterError(str(path), None, f"not a readable torch checkpoint ({type(exc).__name__}); "
+                             "expected a file written by 'run_sim.py train'") from None
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
         raise ParameterError(str(path), "format", f"not a checkpoint written by 'run_sim.py train' ({CHECKPOINT_FORMAT})")
-    model = build_model(ck["model"], ck["T"], ck["theta"])
-    model.load_state_dict(ck["state_dict"])
+    try:
+        model = build_model(ck["model"], ck["T"], ck["theta"])
+        model.load_state_dict(ck["state_dict"])
+    except (KeyError, RuntimeError) as exc:
+        raise ParameterError(str(path), "state_dict", f"does not fit the model: {_first_line(exc)}") from None
     model.eval()
     return model, ck
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def train(cfg: TrainConfig, train_set: Split, test_set: Split, checkpoint: str | None = None,
@@ -128,8 +152,16 @@ def train(cfg: TrainConfig, train_set: Split, test_set: Split, checkpoint: str |
     else:
         raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
     steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
-                                                pct_start=0.15)
+    total_steps, step_count, start = cfg.epochs * steps_per_epoch, 0, time.time()
+
+    def progress_fraction() -> float:
+        # with a time budget, the schedule runs on whichever of steps and time is further along,
+        # so a run on a busy machine still anneals and stops on time
+        f = step_count / total_steps
+        if cfg.time_budget:
+            f = max(f, (time.time() - start) / cfg.time_budget)
+        return f
+
     gen = torch.Generator().manual_seed(cfg.seed)
     history = History()
     for epoch in range(1, cfg.epochs + 1):
@@ -141,6 +173,11 @@ def train(cfg: TrainConfig, train_set: Split, test_set: Split, checkpoint: str |
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", file=sys.stderr,
                    disable=not progress, leave=False, dynamic_ncols=True)
         for step in bar:
+            f = progress_fraction()
+            if f >= 1.0:
+                break
+            for group in opt.param_groups:
+                group["lr"] = one_cycle_lr(cfg.lr, f)
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
             x, y = _layout(train_set.x[idx]), train_set.y[idx]
             logits = model(x)
@@ -150,18 +187,23 @@ def train(cfg: TrainConfig, train_set: Split, test_set: Split, checkpoint: str |
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            sched.step()
+            step_count += 1
             loss_sum += loss.item() * len(y)
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
         model.keep_activations(False)
         acc, rate = evaluate(model, test_set)
-        res = EpochResult(epoch, loss_sum / seen, correct / seen, acc, rate, time.time() - t0)
+        res = EpochResult(epoch, loss_sum / max(1, seen), correct / max(1, seen), acc, rate, time.time() - t0, step_count)
         history.epochs.append(res)
         print(f"epoch {epoch}: loss {res.train_loss:.4f}  train acc {res.train_accuracy:.4f}  "
-              f"test acc {acc:.4f}  spike rate {rate:.4f}  ({res.seconds:.0f} s)", file=log, flush=True)
+              f"test acc {acc:.4f}  spike rate {rate:.4f}  ({res.seconds:.0f} s, {step_count} steps)",
+              file=log, flush=True)
         if checkpoint:
             save_checkpoint(checkpoint, model, cfg, history)
+        if progress_fraction() >= 1.0:
+            if epoch < cfg.epochs:
+                print(f"time budget reached after {step_count} of {total_steps} steps", file=log, flush=True)
+            break
     model.eval()
     return model, history
