@@ -108,6 +108,41 @@ class Neuromorphic:
         led.add(name, NOC, "flit_hop_ew", ew[k] * flits, fb, t)
         led.add(name, NOC, "flit_hop_ns", ns[k] * flits, fb, t)
 
+    def _count_part(self, led: Ledger, part: Part, mode: str, T: int, flits: int, tr, fired, analog: bool):
+        """Ledger counts of one part on one sample: the arriving events, then the neuron
+        updates of every step. Graded events (the analog input, ANN activations) arrive
+        once and multiply; spikes arrive every step and only add."""
+        d, l = self.d, self.wl.layers[part.layer_index]
+        name, N = l.name, int(part.node_neurons.sum())
+        mb = d.membrane_bits if mode == "snn" else d.psum_bits
+        synops = tr[4]
+        graded = analog or mode == "ann"
+        for k in range(synops.shape[0]):
+            step = k if mode == "snn" else None
+            self._count_traffic(led, name, flits, tr, step, k)
+            syn_k = int(synops[k])
+            led.add(name, SYN, "weight_read", syn_k, d.weight_bits, step)
+            if graded:
+                acc = "current" if mode == "snn" else "psum"
+                led.add(name, CORE, "mac", syn_k, d.weight_bits, step)
+                led.add(name, NEU, f"{acc}_read", syn_k, d.psum_bits, step)
+                led.add(name, NEU, f"{acc}_write", syn_k, d.psum_bits, step)
+            else:
+                led.add(name, NEU, "membrane_read", syn_k, mb, step)
+                led.add(name, NEU, "membrane_write", syn_k, mb, step)
+        for t in range(T):
+            step = t if mode == "snn" else None
+            if mode == "snn":  # accumulate spikes (or the stored current), reset the fired
+                adds = (N if analog else int(synops[t])) + int(fired[t])
+                led.add(name, CORE, "add", adds, mb, step)
+            if l.output == "spikes":
+                led.add(name, NEU, "state_read", N, mb, step)
+                led.add(name, CORE, "compare", N, mb, step)
+                led.add(name, NEU, "state_write", N, mb, step)
+                led.add(name, CORE, "fire", int(fired[t]), 1, step)
+            elif t == T - 1:  # the readout's potentials leave the chip
+                led.add(name, NEU, "state_read", N, mb, step)
+
     def _segment(self, led: Ledger, s: int, mode: str, sample: int, cache: dict, clock: dict):
         """Count and time one chip configuration on one sample."""
         d, T = self.d, (self.wl.T if mode == "snn" else 1)
@@ -126,7 +161,7 @@ class Neuromorphic:
                 dram_in += words * d.weight_bits
             ptr, idx, payload = self._inputs(part, mode, sample, cache)
             flits, tr = self._route(part, ptr, idx, payload)
-            events, _, _, _, synops, longest, core_syn, _, load = tr
+            events, _, _, _, _, longest, core_syn, _, load = tr
             analog = self.producers[part.layer_index] is None
             if self.has_dram and (analog or not part.input_on_chip):
                 if analog:
@@ -138,39 +173,12 @@ class Neuromorphic:
                     led.add(name, DRAM, act, int(events.sum()), ebits)
                     dram_in += int(events.sum()) * ebits
             fired = self._fired(part, mode, sample, cache, T)
-            # graded events (the analog input, ANN activations) arrive once and multiply;
-            # spikes arrive every step and only add
-            graded = analog or mode == "ann"
-            K = core_syn.shape[0]
+            self._count_part(led, part, mode, T, flits, tr, fired, analog)
+            K = core_syn.shape[0]  # rows of input events: T for spikes, 1 for graded events
             rows = np.zeros((T, self.mesh.n_nodes), dtype=np.int64)
             link = np.zeros((T, load.shape[1]), dtype=np.int64)
             hops = np.zeros(T, dtype=np.int64)
             rows[:K], link[:K], hops[:K] = core_syn, load, longest
-            for k in range(K):
-                step = k if mode == "snn" else None
-                self._count_traffic(led, name, flits, tr, step, k)
-                syn_k = int(synops[k])
-                led.add(name, SYN, "weight_read", syn_k, d.weight_bits, step)
-                if graded:
-                    acc = "current" if mode == "snn" else "psum"
-                    led.add(name, CORE, "mac", syn_k, d.weight_bits, step)
-                    led.add(name, NEU, f"{acc}_read", syn_k, d.psum_bits, step)
-                    led.add(name, NEU, f"{acc}_write", syn_k, d.psum_bits, step)
-                else:
-                    led.add(name, NEU, "membrane_read", syn_k, mb, step)
-                    led.add(name, NEU, "membrane_write", syn_k, mb, step)
-            for t in range(T):
-                step = t if mode == "snn" else None
-                if mode == "snn":  # accumulate spikes (or the stored current), reset the fired
-                    adds = (N if analog else int(synops[t])) + int(fired[t])
-                    led.add(name, CORE, "add", adds, mb, step)
-                if spiking:
-                    led.add(name, NEU, "state_read", N, mb, step)
-                    led.add(name, CORE, "compare", N, mb, step)
-                    led.add(name, NEU, "state_write", N, mb, step)
-                    led.add(name, CORE, "fire", int(fired[t]), 1, step)
-                elif t == T - 1:  # the readout's potentials leave the chip
-                    led.add(name, NEU, "state_read", N, mb, step)
             if part.output_off_chip and self.has_dram:
                 if spiking:
                     act = "spike_write" if mode == "snn" else "activation_write"
