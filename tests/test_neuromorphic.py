@@ -249,3 +249,20 @@ def test_replay_plot_dir_writes_the_noc_figures(tmp_path):
     assert res.returncode == 0, res.stderr
     names = {p.name for p in out.iterdir()}
     assert {"neuromorphic_snn_link_load.png", "neuromorphic_snn_hops.png"} <= names
+
+
+def test_each_barrier_separated_step_pays_the_barrier_once(tiny_trace):
+    _, base, _ = simulate(tiny_trace, SMALL, samples=1)
+    sim, slow, _ = simulate(tiny_trace, SMALL + ["components.noc.barrier_cycles=175"], samples=1)
+    depth = max(p.position for p in sim.map.parts) + 1
+    steps = sim.wl.T + depth - 1  # one configuration: a pipeline of T + L - 1 steps
+    assert slow.cycles - base.cycles == (175 - 75) * steps
+
+
+def test_narrower_flits_load_the_links_more_and_never_shorten_a_step(tiny_trace):
+    _, wide, _ = simulate(tiny_trace, SMALL, samples=1)
+    _, narrow, _ = simulate(tiny_trace, SMALL + ["components.noc.flit_bits=8"], samples=1)
+    w, n = wide.ledger.totals(), narrow.ledger.totals()
+    assert n["noc.packet"] == w["noc.packet"]
+    assert n["noc.flit_hop_ew"] + n["noc.flit_hop_ns"] > w["noc.flit_hop_ew"] + w["noc.flit_hop_ns"]
+    assert narrow.cycles >= wide.cycles and narrow.stall_cycles >= wide.stall_cycles
