@@ -36,6 +36,8 @@ def entry_names(cls: str, action: str) -> tuple[str, ...]:
         return ("noc_hop",)
     elif cls == "noc" and action in _NOC_ACTIONS:
         return (_NOC_ACTIONS[action],)
+    elif cls == "interconnect" and action.endswith(("_transfer", "hop")):
+        return ("interconnect_transfer",)  # spatial_dataflow: one word moved one hop
     elif cls == "core" and action == "fire":
         return ("spike_out",)
     elif cls == "core" and action.endswith(("_read", "_write")):

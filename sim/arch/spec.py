@@ -78,6 +78,7 @@ COMPONENT_CLASSES: dict[str, dict[str, _Kind]] = {
     "core": {"synop_cycles": POS, "neuron_update_cycles": POS},
     "synapse_memory": {"capacity_bytes": POS, "width_bits": POS},
     "neuron_memory": {"capacity_bytes": POS, "width_bits": POS},
+    "interconnect": {"width_bits": POS, "words_per_cycle": POS, "latency_cycles": NONNEG},
 }
 
 #: Bit widths of the data types (all required).
@@ -98,6 +99,14 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
         "mapping": {"partition": _choice("channel_major", "spatial"),
                     "placement": _choice("row_major", "nearest"), "multicast": _bool(),
                     "weight_sharing": _bool(), "io_x": NONNEG, "io_y": NONNEG},
+    },
+    "spatial_dataflow": {
+        "components": {"dram": "dram", "local_memory": "sram", "interconnect": "interconnect",
+                       "pe_array": "pe_array"},
+        "mapping": {"delivery": _choice("per_synapse", "multicast"), "per_hop": _bool(),
+                    "neuron_ops": _choice("paper", "hardware"), "zero_skipping": _bool(),
+                    "pe_allocation": _choice("weights", "balanced"), "on_overflow": _choice("error", "fold"),
+                    "stage_buffer": POS},
     },
 }
 

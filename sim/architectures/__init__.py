@@ -13,10 +13,13 @@ def architecture_class(name: str):
     if name == "neuromorphic":
         from sim.architectures.neuromorphic import Neuromorphic
         return Neuromorphic
+    if name == "spatial_dataflow":
+        from sim.architectures.spatial_dataflow import SpatialDataflow
+        return SpatialDataflow
     raise KeyError(name)
 
 
 #: Architectures with a bundled spec, in the order `--arch all` runs them.
-ALL_ARCHITECTURES = ("memory_hierarchy", "neuromorphic",)
+ALL_ARCHITECTURES = ("memory_hierarchy", "neuromorphic", "spatial_dataflow")
 
 __all__ = ["ALL_ARCHITECTURES", "MODES", "RunResult", "architecture_class"]
