@@ -5,7 +5,8 @@ kernels or the workload (a test checks it).
   per synapse, with network-wide averages.
 - Per-architecture closed forms, which predict every count of a replay from layer geometry,
   T, the arch spec and per-layer statistics (:mod:`sim.analytic.layer_stats`):
-  :mod:`sim.analytic.memory_hierarchy`. Each exposes ``predict(...) -> Prediction``
+  :mod:`sim.analytic.memory_hierarchy`, :mod:`sim.analytic.spatial_dataflow`,
+  :mod:`sim.analytic.neuromorphic`. Each exposes ``predict(...) -> Prediction``
   (:mod:`sim.analytic.closed_form`).
 """
 
@@ -14,7 +15,9 @@ from __future__ import annotations
 import importlib
 
 #: Architecture name -> module holding its closed form.
-CLOSED_FORMS = {"memory_hierarchy": "sim.analytic.memory_hierarchy"}
+CLOSED_FORMS = {"memory_hierarchy": "sim.analytic.memory_hierarchy",
+                "spatial_dataflow": "sim.analytic.spatial_dataflow",
+                "neuromorphic": "sim.analytic.neuromorphic"}
 
 
 def closed_form_of(architecture: str):

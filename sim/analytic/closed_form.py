@@ -22,11 +22,27 @@ NONIDEAL_CAUSES = frozenset({
     "weights_refetched_per_pixel_pass_nonresident",   # ANN: weights that do not fit, every pixel pass
     "membranes_per_step_nonresident",                 # SNN: membranes that do not fit, every step
     "io_events_spilled",                              # events that do not fit beside each other
+    "weights_reloaded_per_sample_folded",             # spatial: a model larger than the chip
+    "fold_boundary",                                  # spatial: outputs between folds via DRAM
+    "hops_between_groups",                            # spatial: movements paying distance
+    "weights_paged_per_sample",                       # neuromorphic: several chip configurations
+    "events_between_configurations",                  # neuromorphic: events through DRAM
 })
 
 WORKLOAD_TOTALS = ("macs", "synaptic_ops", "spikes_in", "spikes_out", "neuron_updates")
 HARDWARE_TOTALS = ("dram_read_bits", "dram_write_bits", "sram_read_bits", "sram_write_bits",
                    "noc_packets", "noc_flit_hops")
+
+
+def address_bits(n: int) -> int:
+    """Bits of an address event naming one of n elements: ⌈log2 n⌉, at least 1."""
+    return max(1, (n - 1).bit_length())
+
+
+def activation_bits(spec, trace_bits: int) -> int:
+    """The ANN twin's activation width: the spec's ``ann_activation_bits``, or the trace's
+    Q_T width (⌈log2(T+1)⌉) when the spec says 0."""
+    return spec.data.ann_activation_bits or trace_bits
 
 
 class TermLedger:

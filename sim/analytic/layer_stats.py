@@ -59,7 +59,12 @@ class LayerEventStats:
     layer that does not spike); ann_nonzero_inputs nnz and ann_macs M (Σ fan-out of the
     non-zero inputs: the zero-skipping MACs). ``analog_input``: the layer is driven by the
     analog image (direct encoding), so S = E = 0 and nnz, M count the image's non-zeros.
-    ``per_step``: optional S_t, E_t, F_t arrays (summed over samples).
+    ``per_step``: optional S_t, E_t, F_t arrays (summed over samples). ``per_element``
+    (measured only): per input element its spikes (``spikes_in``) and the samples in which
+    it is non-zero (``nonzero_in``: ANN activation or image pixel); per output neuron its
+    spikes (``spikes_out``) and the samples in which its ANN level is non-zero
+    (``nonzero_out``); summed over samples and steps. Closed forms whose counts depend on
+    which elements fire (the neuromorphic mesh) weight static per-element figures by these.
     """
 
     name: str
@@ -71,6 +76,7 @@ class LayerEventStats:
     ann_nonzero_inputs: int | float = 0
     ann_macs: int | float = 0
     per_step: dict = field(default_factory=dict, repr=False)
+    per_element: dict = field(default_factory=dict, repr=False)
 
     def as_dict(self) -> dict:
         return {"name": self.name, "samples": self.samples, "analog_input": self.analog_input,
@@ -98,7 +104,11 @@ def trace_event_stats(trace, samples: int | None = None) -> list[LayerEventStats
     out = {l.name: LayerEventStats(l.name, n, prod[l.name] is None,
                                    per_step={"spikes_in": np.zeros(T, np.int64),
                                              "synaptic_events": np.zeros(T, np.int64),
-                                             "spikes_out": np.zeros(T, np.int64)})
+                                             "spikes_out": np.zeros(T, np.int64)},
+                                   per_element={"spikes_in": np.zeros(l.n_inputs, np.int64),
+                                                "nonzero_in": np.zeros(l.n_inputs, np.int64),
+                                                "spikes_out": np.zeros(l.n_neurons, np.int64),
+                                                "nonzero_out": np.zeros(l.n_neurons, np.int64)})
            for l in layers}
     for i in range(n):
         for l in layers:
@@ -109,16 +119,21 @@ def trace_event_stats(trace, samples: int | None = None) -> list[LayerEventStats
                 bits = _unpack(trace.spikes_packed(prev.name, i), l.n_inputs)
                 s_t, e_t = bits.sum(axis=1), bits @ f
                 st.per_step["spikes_in"] += s_t
+                st.per_element["spikes_in"] += bits.sum(axis=0)
                 st.per_step["synaptic_events"] += e_t
                 st.spikes_in += int(s_t.sum())
                 st.synaptic_events += int(e_t.sum())
                 x = trace.activations(prev.name, i).reshape(-1)
             nz = x != 0
+            st.per_element["nonzero_in"] += nz
             st.ann_nonzero_inputs += int(nz.sum())
             st.ann_macs += int(f[nz].sum())
             if l.output == "spikes":
-                f_t = _unpack(trace.spikes_packed(l.name, i), l.n_neurons).sum(axis=1)
+                fired = _unpack(trace.spikes_packed(l.name, i), l.n_neurons)
+                f_t = fired.sum(axis=1)
                 st.per_step["spikes_out"] += f_t
+                st.per_element["spikes_out"] += fired.sum(axis=0)
+                st.per_element["nonzero_out"] += trace.activations(l.name, i).reshape(-1) != 0
                 st.spikes_out += int(f_t.sum())
     return [out[l.name] for l in layers]
 

@@ -18,18 +18,13 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from sim.analytic.closed_form import Prediction, TermLedger, finish_layer
+from sim.analytic.closed_form import Prediction, TermLedger, activation_bits, address_bits, finish_layer
 from sim.analytic.layer_stats import LayerEventStats, compute_layers
 from sim.errors import ParameterError
 from sim.trace import LayerSpec
 
 ARCHITECTURE = "memory_hierarchy"
 MODES = ("snn", "ann")
-
-
-def address_bits(n: int) -> int:
-    """Bits of an address event naming one of n elements: ⌈log2 n⌉, at least 1."""
-    return max(1, (n - 1).bit_length())
 
 
 def channels_pixels(layer: LayerSpec) -> tuple[int, int]:
@@ -206,12 +201,6 @@ def _ann_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, r: Resi
     if not spiking:
         led.add("dram.output_write", out_bits, readout_once_per_sample=n * N)
     return {"macs": macs, "neuron_updates": n * N}
-
-
-def activation_bits(spec, trace_bits: int) -> int:
-    """The ANN twin's activation width: the spec's ``ann_activation_bits``, or the trace's
-    Q_T width (⌈log2(T+1)⌉) when the spec says 0."""
-    return spec.data.ann_activation_bits or trace_bits
 
 
 def predict(spec, layers: list[LayerSpec], stats: list[LayerEventStats], T: int, mode: str,

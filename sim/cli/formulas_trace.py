@@ -62,7 +62,7 @@ def compute(trace_path: str, arch: str, overrides: list[str], energy: str,
             out["architectures"][spec.name] = {
                 "architecture": spec.architecture,
                 "baselines": {"ann": f"{runs['ann'].ann_activation_bits}-bit activations, "
-                                     f"zero_skipping={spec.mapping['zero_skipping']} (the arch spec)",
+                                     f"zero_skipping={spec.mapping.get('zero_skipping', True)} (the arch spec)",
                               "qnn": f"{qnn_bits}-bit activations = ceil(log2(T+1)), same hardware"},
                 **{k: r.as_dict() for k, r in runs.items()},
                 "ratios": {"snn_over_ann": e["snn"] / e["ann"] if e["ann"] else None,
