@@ -34,6 +34,6 @@ def test_activation_regulariser_sums_clamped_conv_outputs_per_sample():
     model.keep_activations(True)
     model(torch.rand(4, 1, 8, 8))
     expected = sum(float(model.blocks[n].act.last_clamped.detach().sum()) for n in ("conv1", "conv2")) / 4
-    assert float(model.conv_activation_l1()) == pytest.approx(expected)
+    assert model.conv_activation_l1().item() == pytest.approx(expected)
     model.keep_activations(False)
     assert float(model.conv_activation_l1()) == 0.0

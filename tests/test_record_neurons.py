@@ -22,7 +22,7 @@ def test_fixed_point_if_fires_exactly_T_times_the_qt_level_for_any_drive(T):
         (torch.arange(0, T + 1, dtype=torch.float64) + THETA) / T,              # the threshold border
         (torch.arange(0, T + 1, dtype=torch.float64) + THETA) / T - 2.0 ** -30,
     ])
-    zf = to_fixed(z)
+    zf = to_fixed(z, T)
     spikes = if_spikes_fixed(zf, T, THETA)
     assert spikes.shape == (T, *z.shape)
     assert torch.equal(spikes.sum(0), qt_level_fixed(zf, T, THETA).long())

@@ -43,7 +43,7 @@ def twin_levels_from_stored(tr, name, prev_values, analog):
             a = torch.round(a)
         b = torch.from_numpy(tr.bias(name).astype(np.float64))
         z = a * scale * per_value + b.reshape(1, -1, *([1] * (a.dim() - 2)))
-    z_fix = torch.round(z.clamp(-2, 2) * ONE).to(torch.int64)
+    z_fix = torch.round(z.clamp(-1, 1) * ONE).to(torch.int64)
     th = round(tr.meta.neuron.threshold * ONE)
     return (torch.div(T * z_fix - th, ONE, rounding_mode="floor") + 1).clamp(0, T)[0].numpy()
 

@@ -98,23 +98,28 @@ class EquivalentLayer(nn.Module):
         else:
             raise ValueError(s.kind)
         if not self.analog_input:
-            a = torch.round(a)
+            a = a.round_()
         return a.double()
 
     def drive(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-step input current (float64) from analog input or integer counts/levels."""
+        """Per-step input current (float64) from analog input or integer counts/levels.
+
+        Evaluated as ((acc * scale) * (1/T)) + bias in float64, in place (the order matters for
+        bit-exact recomputation from a trace; see tests/test_record_traces.py).
+        """
         s, a = self.spec, self._accumulate(x)
         per_value = 1.0 if self.analog_input else 1.0 / self.T   # a count c stands for c / T
         if s.kind == "avgpool":
-            return a / (s.kernel[0] * s.kernel[1]) * per_value
-        return a * self.scale * per_value + _per_channel(self.bias, a)
+            return a.div_(s.kernel[0] * s.kernel[1]).mul_(per_value)
+        a.mul_(self.scale).mul_(per_value)
+        return a.add_(_per_channel(self.bias, a)) if self.bias is not None else a
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = self.spec
         if s.kind == "flatten":
             return x.flatten(2) if self.mode == "snn" else x.flatten(1)
         if self.mode == "snn" and not self.analog_input:
-            x = x.sum(0, dtype=torch.int64)       # spike counts over the window
+            x = x.sum(0, dtype=torch.int32)       # spike counts over the window
         if s.output == "potential":
             a = self._accumulate(x)
             if self.mode == "snn":
@@ -122,7 +127,7 @@ class EquivalentLayer(nn.Module):
                 scale = self.scale if not self.analog_input else self.scale * self.T
                 return a * scale + self.T * _per_channel(self.bias, a)
             return self.drive(x)
-        z = to_fixed(self.drive(x))
+        z = to_fixed(self.drive(x), self.T)
         if self.mode == "snn":
             return if_spikes_fixed(z, self.T, self.theta)
         return qt_level_fixed(z, self.T, self.theta)
