@@ -59,10 +59,12 @@ def run(args: argparse.Namespace) -> int:
     out = {"trace": args.out, "model": model.name, "dataset": dataset, "T": model.T,
            "recorded_samples": res.samples, "record_seconds": round(res.seconds, 3),
            "record_seconds_per_sample": round(res.seconds_per_sample, 4),
+           "record_cpu_seconds_per_sample": round(res.cpu_seconds / res.samples, 4),
+           "weight_write_seconds": round(res.weight_seconds, 3),
            "recorded_snn_accuracy": res.snn_correct / res.samples,
            "recorded_ann_accuracy": res.ann_correct / res.samples}
     print(f"wrote {args.out}: {res.samples} samples in {res.seconds:.2f} s "
-          f"({res.seconds_per_sample:.3f} s/sample); on them SNN {out['recorded_snn_accuracy']:.4f}, "
+          f"({res.seconds_per_sample:.3f} s/sample, CPU {res.cpu_seconds / res.samples:.3f} s/sample; weights {res.weight_seconds:.2f} s once); on them SNN {out['recorded_snn_accuracy']:.4f}, "
           f"ANN twin {out['recorded_ann_accuracy']:.4f}")
     n_eval = len(test) if args.eval_samples is None else min(args.eval_samples, len(test))
     if n_eval > 0:
