@@ -128,3 +128,20 @@ def test_a_model_too_big_for_the_mesh_pages_its_weights_every_sample(tmp_path):
     assert paged == rep["counts"]["dram.weight_read"] > 0
     assert pred.ideal_energy_pj < pred.energy_pj
     assert np.isclose(pred.energy_pj, rep["energy_pj"]["total"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("rate", [0.0, 1.0])
+def test_expected_counts_for_a_spike_rate_equal_the_measured_ones_where_they_are_certain(tmp_path, rate):
+    from sim.analytic.layer_stats import expected_event_stats
+
+    path = tmp_path / "t.h5"
+    layers, shape = model_layers("tiny", 3)
+    write_synthetic_trace(path, layers, shape, model="tiny", T=3, n_samples=2, rate=rate, seed=0)
+    spec = load_arch_spec("neuromorphic", ["components.neuron_memory.capacity_bytes=384"])
+    with open_trace(path) as tr:
+        assert all(np.count_nonzero(tr.input(i)) == 128 for i in range(2))  # a dense image
+        measured = nm.predict(spec, tr.layers, trace_event_stats(tr), 3, "snn", 2, PAPER)
+    expected = nm.predict(spec, layers, expected_event_stats(layers, 3, rate, samples=2), 3, "snn", 2, PAPER)
+    for m, e in zip(measured.layers, expected.layers):
+        assert e.counts == pytest.approx(m.counts)
+    assert expected.energy_pj == pytest.approx(measured.energy_pj, rel=1e-12)

@@ -151,7 +151,8 @@ def expected_event_stats(layers: list[LayerSpec], T: int, rate: float | dict[str
     per neuron per step (one value or one per layer name) and its ANN twin's output has
     non-zero fraction ``density`` (default: the Binomial(T, rate) density). The analog
     image has non-zero fraction ``input_density``. Expectations are exact for any spike
-    distribution with those means: every statistic is linear in the spike indicators."""
+    distribution with those means: every statistic is linear in the spike indicators.
+    ``per_element`` holds the same expectation for every element (the neuromorphic form)."""
     def of(value, name, default=None):
         if value is None:
             return default
@@ -171,8 +172,14 @@ def expected_event_stats(layers: list[LayerSpec], T: int, rate: float | dict[str
             st.synaptic_events = samples * T * r * fan_total
         st.ann_nonzero_inputs = samples * rho * l.n_inputs
         st.ann_macs = samples * rho * fan_total
+        r_in = 0.0 if prev is None else samples * T * of(rate, prev.name)
+        st.per_element = {"spikes_in": np.full(l.n_inputs, r_in), "nonzero_in": np.full(l.n_inputs, samples * rho),
+                          "spikes_out": np.zeros(l.n_neurons), "nonzero_out": np.zeros(l.n_neurons)}
         if l.output == "spikes":
-            st.spikes_out = samples * T * of(rate, l.name) * l.n_neurons
+            r_out = of(rate, l.name)
+            st.spikes_out = samples * T * r_out * l.n_neurons
+            st.per_element["spikes_out"][:] = samples * T * r_out
+            st.per_element["nonzero_out"][:] = samples * of(density, l.name, binomial_density(r_out, T))
         out.append(st)
         prev = l
     return out

@@ -27,6 +27,11 @@ ARCHITECTURE = "neuromorphic"
 MODES = ("snn", "ann")
 
 
+def _num(x):
+    """An exact int for measured (integer) statistics, a float for expectations."""
+    return int(x) if float(x).is_integer() and not isinstance(x, float) else float(x)
+
+
 def _part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, part: PartFigures, mesh, groups,
           n_configs: int, mode: str, T: int, ab: int) -> None:
     d, n = spec.data, st.samples
@@ -48,13 +53,13 @@ def _part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, part: PartFi
         else:
             bits = address_bits(l.n_inputs) + (0 if snn else ab)
             led.add(f"dram.{'spike' if snn else 'activation'}_read", bits,
-                    events_between_configurations=int(c.sum()))
+                    events_between_configurations=_num(c.sum()))
     payload = d.input_bits if analog else (0 if snn else ab)
     flits = mesh.flits(l, payload)
-    led.add("noc.packet", flits * mesh.flit_bits, packet_per_destination=int(c @ part.packets))
-    led.add("noc.flit_hop_ew", mesh.flit_bits, flit_hops=flits * int(c @ part.hops_ew))
-    led.add("noc.flit_hop_ns", mesh.flit_bits, flit_hops=flits * int(c @ part.hops_ns))
-    syn = int(c @ part.synapses)
+    led.add("noc.packet", flits * mesh.flit_bits, packet_per_destination=_num(c @ part.packets))
+    led.add("noc.flit_hop_ew", mesh.flit_bits, flit_hops=flits * _num(c @ part.hops_ew))
+    led.add("noc.flit_hop_ns", mesh.flit_bits, flit_hops=flits * _num(c @ part.hops_ns))
+    syn = _num(c @ part.synapses)
     led.add("synapse_memory.weight_read", d.weight_bits, weight_per_synaptic_event=syn)
     if graded:
         acc = "current" if snn else "psum"
@@ -65,7 +70,7 @@ def _part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, part: PartFi
         led.add("neuron_memory.membrane_read", mb, integrate_per_synaptic_event=syn)
         led.add("neuron_memory.membrane_write", mb, integrate_per_synaptic_event=syn)
     out = st.per_element["spikes_out" if snn else "nonzero_out"]
-    fired = int(out[part.neuron_mask].sum()) if spiking else 0
+    fired = _num(out[part.neuron_mask].sum()) if spiking else 0
     steps = T if snn else 1
     if snn:
         integrate = ({"integrate_current_per_neuron_step": n * T * N} if analog

@@ -106,12 +106,16 @@ def format_text(doc: dict) -> str:
         lines.append(f"{'total':<9}{_si(a['snn']['energy_pj']):>10}{_si(a['ann']['energy_pj']):>10}"
                      f"{_si(a['qnn']['energy_pj']):>10}   E_SNN/E_ANN {_ratio(a['ratios']['snn_over_ann'])}, "
                      f"E_SNN/E_QNN {_ratio(a['ratios']['snn_over_qnn'])}")
-        extra = [(mode, l["name"], key, cause, v) for mode in ("snn", "ann") for l in a[mode]["layers"]
-                 for key, causes in l["nonideal_terms"].items() for cause, v in causes.items()]
+        extra: dict = {}  # (mode, layer, cause) -> [(count key, value)]
+        for mode in ("snn", "ann"):
+            for l in a[mode]["layers"]:
+                for key, causes in l["nonideal_terms"].items():
+                    for cause, v in causes.items():
+                        extra.setdefault((mode, l["name"], cause), []).append((key, v))
         if extra:
             lines.append("non-ideal terms (zero when everything is resident):")
-            lines += [f"  {mode.upper()} {layer}: {key} += {_si(v)} ({cause})"
-                      for mode, layer, key, cause, v in extra]
+            lines += [f"  {mode.upper()} {layer} {cause}: " + ", ".join(f"{k} +{_si(v)}" for k, v in kv)
+                      for (mode, layer, cause), kv in extra.items()]
             lines.append(f"  ideal energy: SNN {_si(a['snn']['ideal_energy_pj'])} pJ, "
                          f"ANN {_si(a['ann']['ideal_energy_pj'])} pJ")
         lines.append("")
