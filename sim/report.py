@@ -9,32 +9,13 @@ from collections import defaultdict
 from sim.arch.energy import EnergyTable
 from sim.architectures.base import RunResult
 from sim.errors import SpecError
-from sim.pricing import MEMORY_CLASSES, price
+from sim.pricing import price
+from sim.totals import CANONICAL_TOTALS, WORKLOAD_TOTALS, hardware_totals
 
 SCHEMA = "snn-energy-report/1"
-WORKLOAD_TOTALS = ("macs", "synaptic_ops", "spikes_in", "spikes_out", "neuron_updates")
-CANONICAL_TOTALS = (*WORKLOAD_TOTALS, "dram_read_bits", "dram_write_bits", "sram_read_bits",
-                    "sram_write_bits", "noc_packets", "noc_flit_hops")
 
-
-def hardware_totals(counts: dict[str, int], bits: dict[str, int], classes: dict[str, str]) -> dict[str, int]:
-    """Bits moved per memory level and NoC traffic, from ``component.action`` counts.
-
-    ``sram_*_bits`` cover every on-chip memory (buffers, register files, core memories)."""
-    t = dict.fromkeys(CANONICAL_TOTALS[len(WORKLOAD_TOTALS):], 0)
-    for key, n in counts.items():
-        comp, action = key.split(".", 1)
-        cls = classes[comp]
-        direction = "read" if action.endswith("_read") else "write" if action.endswith("_write") else None
-        if cls == "dram" and direction:
-            t[f"dram_{direction}_bits"] += n * bits[key]
-        elif cls in MEMORY_CLASSES + ("core",) and direction:
-            t[f"sram_{direction}_bits"] += n * bits[key]
-        elif cls == "noc" and action == "packet":
-            t["noc_packets"] += n
-        elif cls == "noc" and action.startswith("flit_hop"):  # flit_hop, flit_hop_ew, flit_hop_ns
-            t["noc_flit_hops"] += n
-    return t
+__all__ = ["CANONICAL_TOTALS", "WORKLOAD_TOTALS", "build_report", "csv_rows", "format_report",
+           "hardware_totals", "reprice"]
 
 
 def _energy_sections(layers: list[dict], components: dict[str, dict], table: EnergyTable):

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sim.pricing import MEMORY_CLASSES, price
+from sim.errors import ParameterError
+from sim.pricing import price
+from sim.totals import HARDWARE_TOTALS, WORKLOAD_TOTALS, hardware_totals
 
 #: Causes of terms that are zero when every layer's weights, membranes and events fit.
 NONIDEAL_CAUSES = frozenset({
@@ -29,9 +31,23 @@ NONIDEAL_CAUSES = frozenset({
     "events_between_configurations",                  # neuromorphic: events through DRAM
 })
 
-WORKLOAD_TOTALS = ("macs", "synaptic_ops", "spikes_in", "spikes_out", "neuron_updates")
-HARDWARE_TOTALS = ("dram_read_bits", "dram_write_bits", "sram_read_bits", "sram_write_bits",
-                   "noc_packets", "noc_flit_hops")
+
+MODES = ("snn", "ann")
+
+
+def checked_layers(spec, architecture: str, mode: str, layers, stats) -> list:
+    """The compute layers of ``layers``, after checking that ``spec`` drives ``architecture``,
+    ``mode`` is known and ``stats`` lists the compute layers in execution order."""
+    from sim.analytic.layer_stats import compute_layers
+
+    if spec.architecture != architecture:
+        raise ParameterError(spec.path, "architecture", f"expected {architecture}, got {spec.architecture}")
+    if mode not in MODES:
+        raise ParameterError(None, "--mode", f"unknown mode {mode!r}")
+    layers = compute_layers(layers)
+    if [l.name for l in layers] != [s.name for s in stats]:
+        raise ValueError("stats must list the compute layers in execution order")
+    return layers
 
 
 def address_bits(n: int) -> int:
@@ -138,25 +154,6 @@ class Prediction:
                 "energy_table": self.energy_table, "energy_pj": self.energy_pj,
                 "ideal_energy_pj": self.ideal_energy_pj, "counts": self.counts(),
                 "totals": self.totals(), "layers": [l.as_dict() for l in self.layers]}
-
-
-def hardware_totals(counts: dict, bits: dict, classes: dict[str, str]) -> dict:
-    """Bits moved per memory level from ``component.action`` counts, with the report's
-    definitions (``sram_*`` covers every on-chip memory)."""
-    t = dict.fromkeys(HARDWARE_TOTALS, 0)
-    for key, n in counts.items():
-        comp, action = key.split(".", 1)
-        cls = classes[comp]
-        direction = "read" if action.endswith("_read") else "write" if action.endswith("_write") else None
-        if cls == "dram" and direction:
-            t[f"dram_{direction}_bits"] += n * bits[key]
-        elif cls in MEMORY_CLASSES + ("core",) and direction:
-            t[f"sram_{direction}_bits"] += n * bits[key]
-        elif cls == "noc" and action == "packet":
-            t["noc_packets"] += n
-        elif cls == "noc" and action.startswith("flit_hop"):  # flit_hop, flit_hop_ew, flit_hop_ns
-            t["noc_flit_hops"] += n
-    return t
 
 
 def finish_layer(name: str, led: TermLedger, workload: dict, spec, table, residency: dict) -> LayerPrediction:

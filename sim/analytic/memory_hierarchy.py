@@ -18,13 +18,19 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from sim.analytic.closed_form import Prediction, TermLedger, activation_bits, address_bits, finish_layer
+from sim.analytic.closed_form import (
+    Prediction,
+    TermLedger,
+    activation_bits,
+    address_bits,
+    checked_layers,
+    finish_layer,
+)
 from sim.analytic.layer_stats import LayerEventStats, compute_layers
 from sim.errors import ParameterError
 from sim.trace import LayerSpec
 
 ARCHITECTURE = "memory_hierarchy"
-MODES = ("snn", "ann")
 
 
 def channels_pixels(layer: LayerSpec) -> tuple[int, int]:
@@ -211,13 +217,7 @@ def predict(spec, layers: list[LayerSpec], stats: list[LayerEventStats], T: int,
     ``stats`` holds one :class:`LayerEventStats` per compute layer (passthroughs dropped),
     summed over the same samples the replay runs. ``table``: an energy table to price the
     counts (pJ). ``ideal``: the spec's buffer is taken to hold everything."""
-    if spec.architecture != ARCHITECTURE:
-        raise ParameterError(spec.path, "architecture", f"expected {ARCHITECTURE}, got {spec.architecture}")
-    if mode not in MODES:
-        raise ParameterError(None, "--mode", f"unknown mode {mode!r}")
-    layers = compute_layers(layers)
-    if [l.name for l in layers] != [s.name for s in stats]:
-        raise ValueError("stats must list the compute layers in execution order")
+    layers = checked_layers(spec, ARCHITECTURE, mode, layers, stats)
     ab = activation_bits(spec, trace_act_bits)
     plan = plan_residency(spec, layers, T, mode, ab, ideal)
     out = []

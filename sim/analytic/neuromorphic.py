@@ -17,14 +17,19 @@ DRAM between configurations) vanish when the model fits the mesh in one configur
 
 from __future__ import annotations
 
-from sim.analytic.closed_form import Prediction, TermLedger, activation_bits, address_bits, finish_layer
-from sim.analytic.layer_stats import LayerEventStats, compute_layers
+from sim.analytic.closed_form import (
+    Prediction,
+    TermLedger,
+    activation_bits,
+    address_bits,
+    checked_layers,
+    finish_layer,
+)
+from sim.analytic.layer_stats import LayerEventStats
 from sim.analytic.neuromorphic_mapping import PartFigures, build
-from sim.errors import ParameterError
 from sim.trace import LayerSpec
 
 ARCHITECTURE = "neuromorphic"
-MODES = ("snn", "ann")
 
 
 def _num(x):
@@ -100,13 +105,7 @@ def predict(spec, layers: list[LayerSpec], stats: list[LayerEventStats], T: int,
     ``ideal`` does not change the mapping (a bigger mesh would place the layers
     differently); ``ideal_counts`` and ``ideal_energy_pj`` always drop paging and the events
     between configurations."""
-    if spec.architecture != ARCHITECTURE:
-        raise ParameterError(spec.path, "architecture", f"expected {ARCHITECTURE}, got {spec.architecture}")
-    if mode not in MODES:
-        raise ParameterError(None, "--mode", f"unknown mode {mode!r}")
-    layers = compute_layers(layers)
-    if [l.name for l in layers] != [s.name for s in stats]:
-        raise ValueError("stats must list the compute layers in execution order")
+    layers = checked_layers(spec, ARCHITECTURE, mode, layers, stats)
     if any(not s.per_element for s in stats):
         raise ValueError("the neuromorphic closed form needs per-element statistics (trace_event_stats)")
     producers = [None if s.analog_input else i - 1 for i, s in enumerate(stats)]

@@ -19,13 +19,19 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from sim.analytic.closed_form import Prediction, TermLedger, activation_bits, address_bits, finish_layer
+from sim.analytic.closed_form import (
+    Prediction,
+    TermLedger,
+    activation_bits,
+    address_bits,
+    checked_layers,
+    finish_layer,
+)
 from sim.analytic.layer_stats import LayerEventStats, compute_layers
 from sim.errors import ParameterError
 from sim.trace import LayerSpec
 
 ARCHITECTURE = "spatial_dataflow"
-MODES = ("snn", "ann")
 
 
 @dataclass(frozen=True)
@@ -194,13 +200,7 @@ def predict(spec, layers: list[LayerSpec], stats: list[LayerEventStats], T: int,
     ``component.action``, from geometry, T, the spec and the per-layer statistics (summed over
     the replayed samples). ``table`` prices the counts (pJ); ``ideal``: the model fits the
     chip in one fold and movements pay no distance."""
-    if spec.architecture != ARCHITECTURE:
-        raise ParameterError(spec.path, "architecture", f"expected {ARCHITECTURE}, got {spec.architecture}")
-    if mode not in MODES:
-        raise ParameterError(None, "--mode", f"unknown mode {mode!r}")
-    layers = compute_layers(layers)
-    if [l.name for l in layers] != [s.name for s in stats]:
-        raise ValueError("stats must list the compute layers in execution order")
+    layers = checked_layers(spec, ARCHITECTURE, mode, layers, stats)
     ab = activation_bits(spec, trace_act_bits)
     out = []
     for l, st, p in zip(layers, stats, place(spec, layers, mode, ideal)):
