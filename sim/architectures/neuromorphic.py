@@ -278,7 +278,8 @@ class Neuromorphic:
         if not cycles:
             return {NOC: 0.0, CORE: 0.0, DRAM: 0.0}
         m = self.mesh
-        return {NOC: float(clock["link_total"].sum() / m.link_flits_per_cycle / (m.n_links * cycles)),
+        links = m.n_links * cycles  # a 1x1 mesh has no links: its NoC is never busy
+        return {NOC: float(clock["link_total"].sum() / m.link_flits_per_cycle / links) if links else 0.0,
                 CORE: float(clock["core_busy"] / (m.n_nodes * cycles)),
                 DRAM: float(clock["dram"].busy_cycles / cycles) if self.has_dram else 0.0}
 
