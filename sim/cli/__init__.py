@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "sim.cli.record_cmd",
     "sim.cli.formulas_cmd",
     "sim.cli.sweep_cmd",
+    "sim.cli.validate_cmd",
 ]
 
 EXIT_BAD_INPUT = 2
