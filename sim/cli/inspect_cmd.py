@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
 def inspect_trace(path: str, samples: int | None = None) -> dict:
     """The metadata and per-layer statistics of a trace, as a JSON-ready dict."""
     from sim.errors import ParameterError
-    from sim.trace import FORMAT_VERSION, open_trace
+    from sim.trace import open_trace
     from sim.trace.stats import layer_stats, network_spike_rate, rate_layers
 
     with open_trace(path) as tr:
@@ -32,7 +32,7 @@ def inspect_trace(path: str, samples: int | None = None) -> dict:
         spiking = [s.name for s in stats if s.output == "spikes"]
         return {
             "trace": str(path),
-            "format_version": FORMAT_VERSION,
+            "format_version": tr.format_version,
             "model": m.model, "dataset": m.dataset, "T": m.T, "samples": m.n_samples,
             "samples_read": stats[0].samples, "input_shape": list(m.input_shape),
             "encoding": m.encoding, "neuron": m.neuron.to_dict(),

@@ -122,6 +122,7 @@ class Trace:
             c.fail("format", f"expected '{FORMAT_NAME}', got '{a['format']}'")
         if a["format_version"] not in SUPPORTED_VERSIONS:
             c.fail("format_version", f"version {a['format_version']} is not supported (supported: {SUPPORTED_VERSIONS})")
+        self.format_version = a["format_version"]
         if a["T"] < 1:
             c.fail("T", f"must be >= 1, got {a['T']}")
         if a["n_samples"] < 1:
