@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "sim.cli.formulas_cmd",
     "sim.cli.sweep_cmd",
     "sim.cli.validate_cmd",
+    "sim.cli.breakeven_cmd",
 ]
 
 EXIT_BAD_INPUT = 2
