@@ -71,14 +71,21 @@ def plot_breakeven(doc: dict, dest: str) -> None:
     from matplotlib.ticker import MaxNLocator
 
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = plt.subplots(figsize=(7, 4.6))
+    none: list[str] = []
     for i, (arch, rows) in enumerate(doc["architectures"].items()):
         for key, style, label in (("simulated", "-o", "simulated"), ("closed_form", "--s", "closed form"),
+                                  ("closed_form_fixed_rho", "-.d", "closed form, fixed rho"),
                                   ("paper_v1", ":^", "paper v1")):
             pts = [(r["T"], r[key]["s_star"]) for r in rows if r.get(key) and r[key]["s_star"] is not None]
             if pts:
                 ax.plot(*zip(*pts), style, color=f"C{i}", label=f"{arch} {label}", markersize=4)
+            elif key == "simulated":
+                none.append(arch)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if none:
+        ax.text(0.02, 0.02, "simulated: no break-even at any T on " + ", ".join(none), transform=ax.transAxes,
+                fontsize=8, color="dimgrey")
     ax.set_xlabel("time window T")
     ax.set_ylabel("break-even sparsity s*")
     ax.set_title(f"SNN cheaper above the curve ({doc['model']}, {doc['energy_table']})")
