@@ -122,7 +122,8 @@ def _rel(residual, predicted) -> float | None:
 
 
 def _num(x):
-    return int(x) if isinstance(x, (int,)) or float(x).is_integer() else float(x)
+    """An exact int for integral values (measured statistics give integer counts), else a float."""
+    return int(x) if float(x).is_integer() else float(x)
 
 
 def compare_run(report: dict, pred, table) -> dict:
@@ -130,7 +131,7 @@ def compare_run(report: dict, pred, table) -> dict:
     causes and what they leave unexplained; totals; energies (pJ) with energy per cause;
     simulated cycles and stalls."""
     from sim.pricing import price
-    from sim.report import hardware_totals
+    from sim.totals import WORKLOAD_TOTALS, hardware_totals
 
     comps = report["arch"]["components"]
     classes = {n: c["class"] for n, c in comps.items()}
@@ -154,7 +155,7 @@ def compare_run(report: dict, pred, table) -> dict:
             for c, v in causes.items():
                 energy_causes[c] = energy_causes.get(c, 0.0) + price({key: v}, {key: bits}, comps, table)[key]
         for k, v in lp.totals.items():
-            if k in ("macs", "synaptic_ops", "spikes_in", "spikes_out", "neuron_updates"):
+            if k in WORKLOAD_TOTALS:
                 ideal_totals[k] += v
         for k, v in hardware_totals(lp.ideal_counts, lp.bits, classes).items():
             ideal_totals[k] += v
