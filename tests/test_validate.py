@@ -77,6 +77,11 @@ def test_ideal_validation_of_the_bundled_traces_exits_0_with_zero_residual(trace
 def test_each_residual_is_the_sum_of_its_named_causes(tiny_trace, arch, overrides, cause):
     doc = run_validation(str(tiny_trace), arch, overrides=overrides, progress=False, paper=False)
     assert doc["ok"]
+    if arch == "memory_hierarchy":  # the figure draws residuals by cause
+        from sim.plots_validate import plot_validation
+
+        plot_validation(doc, str(tiny_trace.with_suffix(".png")))
+        assert tiny_trace.with_suffix(".png").stat().st_size > 0
     seen = set()
     for run in doc["runs"]:
         for r in run["terms"]:
