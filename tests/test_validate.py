@@ -55,7 +55,12 @@ def test_ideal_spec_gives_zero_residual_on_random_networks_for_every_architectur
             assert run["energy_pj"]["counted"] == pytest.approx(run["energy_pj"]["predicted"], rel=1e-12)
 
 
-@pytest.mark.parametrize("trace,samples", [(BUNDLED_TINY, None), (REPO / "traces" / "digits_snn_T6.h5", 4)])
+VGG16 = REPO / "traces" / "vgg16_fmnist_T6.h5"
+
+
+@pytest.mark.parametrize("trace,samples", [
+    (BUNDLED_TINY, None), (REPO / "traces" / "digits_snn_T6.h5", 4),
+    pytest.param(VGG16, 1, marks=pytest.mark.skipif(not VGG16.exists(), reason="VGG16 trace not recorded"))])
 def test_ideal_validation_of_the_bundled_traces_exits_0_with_zero_residual(trace, samples, tmp_path, capsys):
     out = tmp_path / "v.json"
     args = ["validate", str(trace), "--arch", "all", "--ideal", "--quiet", "--json", str(out)]
