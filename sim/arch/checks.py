@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
@@ -34,6 +35,15 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
+
+
+def resolve_bundled(name_or_path, directory: Path) -> Path:
+    """A bare name means ``<directory>/<name>.yaml`` (a bundled file); anything with a
+    directory part or a ``.yaml``/``.yml`` suffix is a path."""
+    text = str(name_or_path)
+    if isinstance(name_or_path, Path) or "/" in text or text.endswith((".yaml", ".yml")):
+        return Path(name_or_path)
+    return directory / f"{text}.yaml"
 
 
 def strict_yaml_load(text: str) -> Any:

@@ -23,6 +23,7 @@ from sim.arch.checks import (
     _number,
     _source,
     _string,
+    resolve_bundled,
     strict_yaml_load,
 )
 from sim.errors import SpecError
@@ -94,10 +95,7 @@ class EnergyTable:
 def resolve_energy_table(name_or_path: str | Path) -> Path:
     """A bare name (``paper_v1_45nm``) means ``arch_specs/energy/<name>.yaml``; anything
     with a directory part or a ``.yaml``/``.yml`` suffix is a path."""
-    text = str(name_or_path)
-    if isinstance(name_or_path, Path) or "/" in text or text.endswith((".yaml", ".yml")):
-        return Path(name_or_path)
-    return ENERGY_DIR / f"{text}.yaml"
+    return resolve_bundled(name_or_path, ENERGY_DIR)
 
 
 def available_energy_tables() -> list[str]:

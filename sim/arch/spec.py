@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from sim.arch.checks import _check_keys, _mapping, _name, _string, strict_yaml_load
+from sim.arch.checks import _check_keys, _mapping, _name, _string, resolve_bundled, strict_yaml_load
 from sim.errors import SpecError
 
 SCHEMA = "arch-spec/1"
@@ -162,10 +162,7 @@ class ArchSpec:
 
 def resolve_arch_spec(name_or_path: str | Path) -> Path:
     """A bare name (``memory_hierarchy``) means ``arch_specs/<name>.yaml``; else a path."""
-    text = str(name_or_path)
-    if isinstance(name_or_path, Path) or "/" in text or text.endswith((".yaml", ".yml")):
-        return Path(name_or_path)
-    return SPEC_DIR / f"{text}.yaml"
+    return resolve_bundled(name_or_path, SPEC_DIR)
 
 
 def available_arch_specs() -> list[str]:
