@@ -107,8 +107,11 @@ def test_closed_form_counts_equal_the_simulators_with_a_small_buffer(data):
     opts = [f"components.pe_array.rows={data.draw(st.integers(1, 4))}",
             f"components.pe_array.cols={data.draw(st.integers(1, 4))}",
             f"components.global_buffer.capacity_bytes={8 * data.draw(st.integers(1, 40))}",
-            f"mapping.zero_skipping={data.draw(st.booleans())}",
-            f"mapping.loop_order={data.draw(st.sampled_from(['layer_major', 'time_major']))}"]
+            f"mapping.zero_skipping={data.draw(st.booleans())}"]
+    loop = data.draw(st.sampled_from(["layer_major", "time_major"]))
+    opts.append(f"mapping.loop_order={loop}")
+    if loop == "layer_major":
+        opts.append(f"mapping.snn_weight_tiling={data.draw(st.booleans())}")
     with open_trace(path) as tr:
         try:
             reports = replay(tr, "memory_hierarchy", ["snn", "ann"], "paper_v1_45nm", overrides=opts,

@@ -168,3 +168,44 @@ def test_cycles_and_utilisation_are_sane(tiny_trace):
                   overrides=["components.dram.bandwidth_bits_per_cycle=8"], progress=False)[0]
     assert slow["cycles"] > rep["cycles"] and slow["stall_cycles"] > rep["stall_cycles"]
     assert slow["counts"] == rep["counts"]
+
+
+def test_weight_tiling_fetches_every_weight_once_and_rereads_spikes_per_tile(tiny_trace):
+    small = ["components.global_buffer.capacity_bytes=1024", "components.pe_array.rows=4"]
+    with open_trace(tiny_trace) as tr:
+        (plain,) = replay(tr, "memory_hierarchy", ["snn"], "paper_v1_45nm", overrides=small, progress=False)
+        (tiled,) = replay(tr, "memory_hierarchy", ["snn"], "paper_v1_45nm",
+                          overrides=small + ["mapping.snn_weight_tiling=true"], progress=False)
+        n = tr.n_samples
+        weights = sum(l.n_weights for l in tr.layers)
+        fc1 = tr.layer("fc1")
+        spikes_into_fc1 = sum(int(tr.input_spikes("fc1", i).sum()) for i in range(n))
+    assert plain["counts"]["dram.weight_read"] > n * weights  # fc1's 2 KiB re-fetched every step
+    assert tiled["counts"]["dram.weight_read"] == n * weights  # every weight exactly once per sample
+    assert tiled["counts"]["dram.membrane_read"] == 0
+    # fc1: 16 channels of 128 weights + 1 membrane; 1024 bytes minus its T=4 steps of
+    # (128 + 16) event bits leave room for 7 channels -> tiles 7, 7, 2 -> 2 + 2 + 1 passes of 4 rows
+    per_ch_bits = 128 * 8 + 16
+    tile = (1024 * 8 - 4 * (128 + 16)) // per_ch_bits
+    assert tile == 7
+    fc1_tiled = next(l for l in tiled["layers"] if l["name"] == "fc1")["counts"]
+    fc1_plain = next(l for l in plain["layers"] if l["name"] == "fc1")["counts"]
+    assert fc1_plain["global_buffer.spike_read"] == spikes_into_fc1 * 4  # ceil(16 / 4) passes
+    assert fc1_tiled["global_buffer.spike_read"] == spikes_into_fc1 * (2 + 2 + 1)
+    assert fc1.output_shape == (16,)
+    assert tiled["totals"]["synaptic_ops"] == plain["totals"]["synaptic_ops"]
+    assert dram_bits(tiled) < dram_bits(plain)
+
+
+def test_weight_tiling_needs_layer_major_and_changes_nothing_when_all_fits(tiny_trace):
+    from sim.errors import ParameterError
+
+    big = ["components.global_buffer.capacity_bytes=1048576"]
+    with open_trace(tiny_trace) as tr:
+        (plain,) = replay(tr, "memory_hierarchy", ["snn"], "paper_v1_45nm", overrides=big, progress=False)
+        (tiled,) = replay(tr, "memory_hierarchy", ["snn"], "paper_v1_45nm",
+                          overrides=big + ["mapping.snn_weight_tiling=true"], progress=False)
+        assert plain["counts"] == tiled["counts"]
+        with pytest.raises(ParameterError, match="snn_weight_tiling"):
+            replay(tr, "memory_hierarchy", ["snn"], "paper_v1_45nm",
+                   overrides=["mapping.snn_weight_tiling=true", "mapping.loop_order=time_major"], progress=False)

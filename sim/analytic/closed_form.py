@@ -24,6 +24,7 @@ NONIDEAL_CAUSES = frozenset({
     "weights_refetched_per_pixel_pass_nonresident",   # ANN: weights that do not fit, every pixel pass
     "membranes_per_step_nonresident",                 # SNN: membranes that do not fit, every step
     "io_events_spilled",                              # events that do not fit beside each other
+    "spikes_reread_per_weight_tile",                  # SNN weight tiling: input spikes once per tile
     "weights_reloaded_per_sample_folded",             # spatial: a model larger than the chip
     "fold_boundary",                                  # spatial: outputs between folds via DRAM
     "hops_between_groups",                            # spatial: movements paying distance

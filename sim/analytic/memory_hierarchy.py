@@ -56,6 +56,7 @@ class Residency:
     k_w: int
     k_m: int
     spill_bits: int
+    tile_passes: int  # channel passes over all weight tiles (``snn_weight_tiling``); cp untiled
 
 
 def event_bits(layer: LayerSpec, first: bool, mode: str, T: int, loop_order: str,
@@ -81,6 +82,10 @@ def plan_residency(spec, layers: list[LayerSpec], T: int, mode: str, act_bits: i
     d, cap = spec.data, spec["global_buffer"].capacity_bytes * 8
     rows, cols = spec["pe_array"].rows, spec["pe_array"].cols
     loop = spec.mapping["loop_order"]
+    tiling = mode == "snn" and spec.mapping["snn_weight_tiling"]
+    if spec.mapping["snn_weight_tiling"] and loop != "layer_major":
+        raise ParameterError(spec.path, "mapping.snn_weight_tiling",
+                             "needs loop_order: layer_major (time_major keeps every layer live)")
     layers = compute_layers(layers)
     io = [event_bits(l, i == 0, mode, T, loop, act_bits, d.input_bits) for i, l in enumerate(layers)]
     shared = mode == "snn" and loop == "time_major"
@@ -108,10 +113,20 @@ def plan_residency(spec, layers: list[LayerSpec], T: int, mode: str, act_bits: i
             if shared:
                 pool -= km * P * d.membrane_bits
         spill = max(0, e - cap)
+        cp = math.ceil(K / rows)
+        passes = cp
+        if tiling:  # tiles of whole channels (weights + membranes) run all T steps each
+            per_ch = l.n_weights // K * d.weight_bits + P * d.membrane_bits
+            tile = min(K, max(0, cap - e) // per_ch)
+            if tile == 0:
+                raise ParameterError(spec.path, "components.global_buffer.capacity_bytes",
+                                     f"{cap // 8} bytes cannot hold one output channel's weights and "
+                                     f"membranes of layer {l.name} beside its events (mapping.snn_weight_tiling)")
+            full, rest = divmod(K, tile)
+            kw, km, passes = K, K, full * math.ceil(tile / rows) + (math.ceil(rest / rows) if rest else 0)
         if ideal:
-            kw, km, spill = K, (K if mode == "snn" else 0), 0
-        out.append(Residency(K, P, math.ceil(K / rows), math.ceil(P / cols), l.n_weights // K,
-                             kw, km, spill))
+            kw, km, spill, passes = K, (K if mode == "snn" else 0), 0, cp
+        out.append(Residency(K, P, cp, math.ceil(P / cols), l.n_weights // K, kw, km, spill, passes))
     return out
 
 
@@ -153,7 +168,8 @@ def _snn_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, r: Resi
         led.add("pe_array.add", mb, integrate_per_neuron_step=steps, reset_per_output_spike=F)
         led.add("register_file.membrane_write", mb, integrate_per_neuron_step=steps)
     else:
-        led.add("global_buffer.spike_read", address_bits(l.n_inputs), spike_per_channel_pass=S * r.cp)
+        led.add("global_buffer.spike_read", address_bits(l.n_inputs), spike_per_channel_pass=S * r.cp,
+                spikes_reread_per_weight_tile=S * (r.tile_passes - r.cp))
         if has_w:
             led.add("global_buffer.weight_read", wb, weight_per_synaptic_event=E)
         led.add("register_file.membrane_read", mb, integrate_per_synaptic_event=E,

@@ -90,7 +90,8 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
     "memory_hierarchy": {
         "components": {"dram": "dram", "global_buffer": "sram", "register_file": "regfile",
                        "pe_array": "pe_array"},
-        "mapping": {"zero_skipping": _bool(), "loop_order": _choice("layer_major", "time_major")},
+        "mapping": {"zero_skipping": _bool(), "loop_order": _choice("layer_major", "time_major"),
+                    "snn_weight_tiling": _bool()},
     },
     "neuromorphic": {
         "components": {"noc": "noc", "core": "core", "synapse_memory": "synapse_memory",

@@ -36,6 +36,7 @@ class LayerPlan:
     weight_channels_resident: int
     membrane_channels_resident: int
     io_spill_bits: int       # activations/spikes that do not fit beside each other, per pass
+    tile_passes: int         # PE-array channel passes over all weight tiles (channel_passes untiled)
 
     def weights_nonresident(self) -> int:
         return (self.channels - self.weight_channels_resident) * self.weights_per_channel
@@ -64,6 +65,10 @@ class MemoryHierarchy:
         self.act_bits = self.d.ann_activation_bits or workload.trace.meta.ann_activation_bits
         self.zero_skipping = spec.mapping["zero_skipping"]
         self.loop_order = spec.mapping["loop_order"]
+        self.tiling = spec.mapping["snn_weight_tiling"]
+        if self.tiling and self.loop_order != "layer_major":
+            raise ParameterError(spec.path, "mapping.snn_weight_tiling",
+                                 "needs loop_order: layer_major (time_major keeps every layer live)")
         self.rows = spec[PE].rows
         self.cols = spec[PE].cols
         self.capacity_bits = spec[GLB].capacity_bytes * 8
@@ -108,9 +113,27 @@ class MemoryHierarchy:
                 if shared:
                     free_shared -= mch * pix * mb
             spill = max(0, io[l.name] - self.capacity_bits)
-            plans[l.name] = LayerPlan(k, pix, math.ceil(k / self.rows), math.ceil(pix / self.cols),
-                                      l.n_weights // k, weight_ch[l.name], mch, spill)
+            cp = math.ceil(k / self.rows)
+            wch, tile_passes = weight_ch[l.name], cp
+            if mode == "snn" and self.tiling:
+                wch, mch, tile_passes = k, k, self.tile_passes(l, io[l.name])
+            plans[l.name] = LayerPlan(k, pix, cp, math.ceil(pix / self.cols),
+                                      l.n_weights // k, wch, mch, spill, tile_passes)
         return plans
+
+    def tile_passes(self, l: LayerSpec, io_bits: int) -> int:
+        """With ``snn_weight_tiling``: the layer runs in tiles of as many output channels as fit,
+        weights and membranes, beside its events; each tile runs all T steps and re-reads the
+        step's input spikes once per PE-array channel pass. Returns the passes over all tiles."""
+        k, pix = layer_shape(l)
+        per = l.n_weights // k * self.d.weight_bits + pix * self.d.membrane_bits
+        tile = min(k, max(0, self.capacity_bits - io_bits) // per)
+        if tile == 0:
+            raise ParameterError(self.spec.path, "components.global_buffer.capacity_bytes",
+                                 f"{self.capacity_bits // 8} bytes cannot hold one output channel's weights "
+                                 f"and membranes of layer {l.name} beside its events (mapping.snn_weight_tiling)")
+        full, rest = divmod(k, tile)
+        return full * math.ceil(tile / self.rows) + (math.ceil(rest / self.rows) if rest else 0)
 
     # -- counting -----------------------------------------------------------------------
     def count_ann(self, led: Ledger, l: LayerSpec, p: LayerPlan, ev: LayerEvents) -> Tile:
@@ -198,14 +221,14 @@ class MemoryHierarchy:
             ops += N + F
         else:
             spike_bits = address_bits(l.n_inputs)
-            led.add(name, GLB, "spike_read", S * p.channel_passes, spike_bits, t)
+            led.add(name, GLB, "spike_read", S * p.tile_passes, spike_bits, t)
             if has_w:
                 led.add(name, GLB, "weight_read", E, d.weight_bits, t)
                 sram += E * d.weight_bits
             led.add(name, RF, "membrane_read", E + (N if spiking else 0), mb, t)
             led.add(name, PE, "add", E + F, mb, t)
             led.add(name, RF, "membrane_write", E + F, mb, t)
-            sram += S * p.channel_passes * spike_bits
+            sram += S * p.tile_passes * spike_bits
             ops += E + F
         if spiking:
             led.add(name, PE, "compare", N, mb, t)
