@@ -44,10 +44,8 @@ def _mh_ideal(spec, layers, T: int, trace_bits: int) -> list[str]:
     its membranes at once; under SNN ``time_major`` every layer's weights and membranes beside
     the largest layer's events (the residency rules of docs/architectures/memory_hierarchy.md)."""
     from sim.analytic import memory_hierarchy as mh
-    from sim.analytic.closed_form import activation_bits
-
     d, loop = spec.data, spec.mapping["loop_order"]
-    ab = activation_bits(spec, trace_bits)
+    ab = d.ann_bits(trace_bits)
     need = 0
     for mode in ("snn", "ann"):
         io = [mh.event_bits(l, i == 0, mode, T, loop, ab, d.input_bits) for i, l in enumerate(layers)]

@@ -56,12 +56,6 @@ def address_bits(n: int) -> int:
     return max(1, (n - 1).bit_length())
 
 
-def activation_bits(spec, trace_bits: int) -> int:
-    """The ANN twin's activation width: the spec's ``ann_activation_bits``, or the trace's
-    Q_T width (⌈log2(T+1)⌉) when the spec says 0."""
-    return spec.data.ann_activation_bits or trace_bits
-
-
 class TermLedger:
     """Counts of one layer built term by term: ``add(key, bits, cause=value, ...)``."""
 

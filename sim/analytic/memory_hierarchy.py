@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass
 from sim.analytic.closed_form import (
     Prediction,
     TermLedger,
-    activation_bits,
     address_bits,
     checked_layers,
     finish_layer,
@@ -234,7 +233,7 @@ def predict(spec, layers: list[LayerSpec], stats: list[LayerEventStats], T: int,
     summed over the same samples the replay runs. ``table``: an energy table to price the
     counts (pJ). ``ideal``: the spec's buffer is taken to hold everything."""
     layers = checked_layers(spec, ARCHITECTURE, mode, layers, stats)
-    ab = activation_bits(spec, trace_act_bits)
+    ab = spec.data.ann_bits(trace_act_bits)
     plan = plan_residency(spec, layers, T, mode, ab, ideal)
     out = []
     for l, st, r in zip(layers, stats, plan):

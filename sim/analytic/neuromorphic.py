@@ -20,7 +20,6 @@ from __future__ import annotations
 from sim.analytic.closed_form import (
     Prediction,
     TermLedger,
-    activation_bits,
     address_bits,
     checked_layers,
     finish_layer,
@@ -109,7 +108,7 @@ def predict(spec, layers: list[LayerSpec], stats: list[LayerEventStats], T: int,
     if any(not s.per_element for s in stats):
         raise ValueError("the neuromorphic closed form needs per-element statistics (trace_event_stats)")
     producers = [None if s.analog_input else i - 1 for i, s in enumerate(stats)]
-    ab = activation_bits(spec, trace_act_bits)
+    ab = spec.data.ann_bits(trace_act_bits)
     mesh, groups, parts, n_configs = build(spec, layers, producers)
     out = []
     for i, (l, st) in enumerate(zip(layers, stats)):

@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass
 from sim.analytic.closed_form import (
     Prediction,
     TermLedger,
-    activation_bits,
     address_bits,
     checked_layers,
     finish_layer,
@@ -201,7 +200,7 @@ def predict(spec, layers: list[LayerSpec], stats: list[LayerEventStats], T: int,
     the replayed samples). ``table`` prices the counts (pJ); ``ideal``: the model fits the
     chip in one fold and movements pay no distance."""
     layers = checked_layers(spec, ARCHITECTURE, mode, layers, stats)
-    ab = activation_bits(spec, trace_act_bits)
+    ab = spec.data.ann_bits(trace_act_bits)
     out = []
     for l, st, p in zip(layers, stats, place(spec, layers, mode, ideal)):
         led = TermLedger()

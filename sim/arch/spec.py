@@ -141,6 +141,11 @@ class DataWidths:
     input_bits: int
     ann_activation_bits: int
 
+    def ann_bits(self, trace_bits: int) -> int:
+        """The ANN twin's activation width: ``ann_activation_bits``, or the trace's Q_T width
+        (``trace_bits``, ⌈log2(T+1)⌉) when the spec says 0."""
+        return self.ann_activation_bits or trace_bits
+
 
 @dataclass(frozen=True)
 class ArchSpec:

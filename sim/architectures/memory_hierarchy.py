@@ -62,7 +62,7 @@ class MemoryHierarchy:
         self.spec = spec
         self.wl = workload
         self.d = spec.data
-        self.act_bits = self.d.ann_activation_bits or workload.trace.meta.ann_activation_bits
+        self.act_bits = self.d.ann_bits(workload.trace.meta.ann_activation_bits)
         self.zero_skipping = spec.mapping["zero_skipping"]
         self.loop_order = spec.mapping["loop_order"]
         self.tiling = spec.mapping["snn_weight_tiling"]

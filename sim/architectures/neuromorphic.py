@@ -37,7 +37,7 @@ class Neuromorphic:
         self.spec = spec
         self.wl = workload
         self.d = spec.data
-        self.act_bits = self.d.ann_activation_bits or workload.trace.meta.ann_activation_bits
+        self.act_bits = self.d.ann_bits(workload.trace.meta.ann_activation_bits)
         self.multicast = spec.mapping["multicast"]
         self.synop_cycles = spec[CORE].synop_cycles
         self.update_cycles = spec[CORE].neuron_update_cycles

@@ -67,7 +67,7 @@ class SpatialDataflow:
     def __init__(self, spec: ArchSpec, workload: Workload):
         self.spec, self.wl, self.d = spec, workload, spec.data
         self.m = spec.mapping
-        self.act_bits = self.d.ann_activation_bits or workload.trace.meta.ann_activation_bits
+        self.act_bits = self.d.ann_bits(workload.trace.meta.ann_activation_bits)
         self.rows, self.cols = spec[PE].rows, spec[PE].cols
         self.n_pes = self.rows * self.cols
         self.cap_bits = spec[MEM].capacity_bytes * 8
