@@ -72,7 +72,7 @@ def test_arch_all_mode_both_gives_every_run_and_a_ratio_per_architecture(all_rep
 
 
 def test_plot_into_a_directory_writes_energy_breakdown_png(all_reports, tmp_path):
-    from sim.plots_energy import energy_plot_path, plot_energy_breakdown
+    from sim.plots.energy import energy_plot_path, plot_energy_breakdown
 
     _, reports = all_reports
     assert energy_plot_path(tmp_path / "a" / "x.png") == tmp_path / "a" / "x.png"
@@ -83,7 +83,7 @@ def test_plot_into_a_directory_writes_energy_breakdown_png(all_reports, tmp_path
 
 
 def test_energy_bars_stack_each_components_energy_per_sample(all_reports):
-    from sim.plots_energy import energy_breakdown
+    from sim.plots.energy import energy_breakdown
 
     _, reports = all_reports
     runs = [r for reps in reports.values() for r in reps]

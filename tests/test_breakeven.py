@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from sim.breakeven import classify, closed_form_break_even, run_breakeven
+from sim.studies.breakeven import classify, closed_form_break_even, run_breakeven
 from sim.cli import main
 
 ARCHS = ["memory_hierarchy", "spatial_dataflow", "neuromorphic"]

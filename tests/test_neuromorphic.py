@@ -230,7 +230,7 @@ def test_loihi_prices_a_synaptic_op_at_the_published_figure(tiny_trace):
 
 
 def test_plots_write_a_link_load_heat_map_and_a_hop_histogram(tiny_trace, tmp_path):
-    from sim.plots import write_plots
+    from sim.plots.noc import write_plots
 
     with open_trace(tiny_trace) as tr:
         reports = replay(tr, "neuromorphic", ["snn"], "paper_v1_45nm", samples=1, progress=False)

@@ -140,7 +140,7 @@ def test_list_params_and_plot(tmp_path):
 
 
 def test_pareto_front_keeps_only_undominated_points():
-    from sim.plots_sweep import pareto_front
+    from sim.plots.sweep import pareto_front
 
     pts = [(1, 10), (2, 5), (3, 7), (4, 1), (5, 1), (0.5, 20)]
     assert pareto_front(pts) == [(0.5, 20), (1, 10), (2, 5), (4, 1)]

@@ -14,7 +14,7 @@ from sim.analytic import paper_v1 as v1
 from sim.analytic.closed_form import NONIDEAL_CAUSES
 from sim.arch.energy import load_energy_table
 from sim.cli import main
-from sim.validate import SCHEMA, run_validation
+from sim.validation.compare import SCHEMA, run_validation
 
 from analytic_helpers import FAST, random_trace
 from conftest import BUNDLED_TINY, REPO
@@ -83,7 +83,7 @@ def test_each_residual_is_the_sum_of_its_named_causes(tiny_trace, arch, override
     doc = run_validation(str(tiny_trace), arch, overrides=overrides, progress=False, paper=False)
     assert doc["ok"]
     if arch == "memory_hierarchy":  # the figure draws residuals by cause
-        from sim.plots_validate import plot_validation
+        from sim.plots.validation import plot_validation
 
         plot_validation(doc, str(tiny_trace.with_suffix(".png")))
         assert tiny_trace.with_suffix(".png").stat().st_size > 0

@@ -6,7 +6,7 @@ vanishes under the ideal assumptions (everything resident, no spill); the others
 ideal closed form. So ``counts = ideal counts + non-ideal terms`` exactly, and a residual
 between a simulation and the ideal closed form is attributed to those named causes.
 
-Pricing reuses :func:`sim.pricing.price` (the simulator's own rule, which imports only
+Pricing reuses :func:`sim.report.pricing.price` (the simulator's own rule, which imports only
 ``sim.arch``), so a predicted count prices exactly like a counted one.
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sim.errors import ParameterError
-from sim.pricing import price
-from sim.totals import HARDWARE_TOTALS, WORKLOAD_TOTALS, hardware_totals
+from sim.report.pricing import price
+from sim.report.totals import HARDWARE_TOTALS, WORKLOAD_TOTALS, hardware_totals
 
 #: Causes of terms that are zero when every layer's weights, membranes and events fit.
 NONIDEAL_CAUSES = frozenset({

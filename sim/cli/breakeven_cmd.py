@@ -1,6 +1,6 @@
 """``run_sim.py breakeven [--T 2,4,6,8] [--arch all]``: the sparsity at which the simulated
 E_SNN equals E_ANN on each architecture (synthetic traces swept over the spike rate), printed
-beside the closed forms' break-even s*(T) (:mod:`sim.breakeven`)."""
+beside the closed forms' break-even s*(T) (:mod:`sim.studies.breakeven`)."""
 
 from __future__ import annotations
 
@@ -70,9 +70,9 @@ def format_text(doc: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.breakeven import run_breakeven
+    from sim.studies.breakeven import run_breakeven
     from sim.cli.formulas_cmd import parse_T
-    from sim.cli.output import write_json
+    from sim.report.output import write_json
     from sim.errors import ParameterError
 
     if args.plot and not args.plot.lower().endswith(".png"):
@@ -84,6 +84,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write_json(doc, args.json)
     if args.plot:
-        from sim.plots_validate import plot_breakeven
+        from sim.plots.validation import plot_breakeven
         plot_breakeven(doc, args.plot)
     return 0

@@ -191,7 +191,7 @@ def plot(res: dict, dest: str, qnn: bool) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sim.cli.output import atomic_path
+    from sim.report.output import atomic_path
 
     from matplotlib.ticker import MaxNLocator
 
@@ -224,7 +224,7 @@ def _flag(name: str) -> str:
 
 def run_trace(args: argparse.Namespace) -> int:
     from sim.cli import formulas_trace
-    from sim.cli.output import write_json
+    from sim.report.output import write_json
     from sim.errors import ParameterError
 
     for name in V1_ONLY:
@@ -242,7 +242,7 @@ def run_trace(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.cli.output import write_json
+    from sim.report.output import write_json
     from sim.errors import ParameterError
 
     if args.trace:

@@ -14,7 +14,7 @@ ASSUMPTIONS = (
     "counts do not depend on timing: no contention is assumed and none is needed",
     "residency 'spec': the arch spec's buffer and residency rules (exact); 'ideal': every layer's "
     "weights, membranes and events resident, nothing spilled (the non-ideal terms set to zero)",
-    "energy: each count priced with the energy table like the report (sim.pricing)",
+    "energy: each count priced with the energy table like the report (sim.report.pricing)",
 )
 
 

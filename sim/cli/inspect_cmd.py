@@ -76,7 +76,7 @@ def format_table(info: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.cli.output import write_json
+    from sim.report.output import write_json
 
     info = inspect_trace(args.trace, args.samples)
     if args.json == "-":

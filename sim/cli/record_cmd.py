@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError(None, "--samples/--batch-size", "must be >= 1")
     if not 2 <= args.weight_bits <= 16:
         raise ParameterError(None, "--weight-bits", f"must be in 2..16, got {args.weight_bits}")
-    from sim.cli.output import write_json
+    from sim.report.output import write_json
     from sim.record.convert import convert
     from sim.record.data import load_dataset
     from sim.record.recorder import evaluate_converted, record_trace

@@ -34,9 +34,9 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sim.architectures import ALL_ARCHITECTURES
-    from sim.cli.output import write_csv, write_json
+    from sim.report.output import write_csv, write_json
     from sim.replay import replay
-    from sim.report import csv_rows, format_report
+    from sim.report import csv_rows, format_report, ratios
     from sim.trace import open_trace
 
     modes = ["snn", "ann"] if args.mode == "both" else [args.mode]
@@ -59,15 +59,9 @@ def run(args: argparse.Namespace) -> int:
     if args.csv:
         write_csv([row for r in reports for row in csv_rows(r)], args.csv)
     if args.plot:
-        from sim.plots import write_plots
-        from sim.plots_energy import energy_plot_path, plot_energy_breakdown
+        from sim.plots.noc import write_plots
+        from sim.plots.energy import energy_plot_path, plot_energy_breakdown
         energy_png = plot_energy_breakdown(reports, energy_plot_path(args.plot), ratios(reports))
         write_plots(reports, energy_png.parent)
     return 0
 
-
-def ratios(reports: list[dict]) -> dict[str, float]:
-    """E_SNN / E_ANN per architecture that was replayed in both modes."""
-    energy = {(r["arch"]["name"], r["mode"]): r["energy_pj"]["total"] for r in reports}
-    return {arch: energy[(arch, "snn")] / energy[(arch, "ann")]
-            for arch, mode in energy if mode == "snn" and (arch, "ann") in energy and energy[(arch, "ann")]}

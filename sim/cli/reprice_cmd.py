@@ -19,8 +19,8 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sim.arch.energy import load_energy_table
-    from sim.cli.output import write_json
-    from sim.cli.replay_cmd import ratios
+    from sim.report.output import write_json
+    from sim.report import ratios
     from sim.errors import SpecError
     from sim.report import format_report, reprice
 

@@ -38,7 +38,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sim.errors import ParameterError
-    from sim.sweep import TRACE_KEYS, execute_sweep, sweepable_params
+    from sim.studies.sweep import TRACE_KEYS, execute_sweep, sweepable_params
 
     if args.list_params:
         for path, value in sweepable_params(args.arch):
@@ -59,7 +59,7 @@ def run_plot(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from sim.errors import ParameterError
-    from sim.plots_sweep import plot_sweep
+    from sim.plots.sweep import plot_sweep
 
     if not (Path(args.dir) / "sweep.json").is_file():
         raise ParameterError(args.dir, "sweep.json", "not a sweep directory (no sweep.json)")

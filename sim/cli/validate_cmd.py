@@ -1,7 +1,7 @@
 """``run_sim.py validate TRACE --arch NAME|all [--ideal]``: counted events against the
 per-architecture closed forms, term by term, every residual attributed to a named cause; and
-the paper's v1 averages against the counted ratio (:mod:`sim.validate`,
-:mod:`sim.validate_paper`). Exit 0 when everything agrees, 1 when a term disagrees, 2 on bad
+the paper's v1 averages against the counted ratio (:mod:`sim.validation.compare`,
+:mod:`sim.validation.paper`). Exit 0 when everything agrees, 1 when a term disagrees, 2 on bad
 input."""
 
 from __future__ import annotations
@@ -127,9 +127,9 @@ def format_paper(p: dict) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.cli.output import write_json
+    from sim.report.output import write_json
     from sim.errors import ParameterError
-    from sim.validate import run_validation
+    from sim.validation.compare import run_validation
 
     if args.samples is not None and args.samples < 1:
         raise ParameterError(None, "--samples", f"must be >= 1, got {args.samples}")
@@ -142,6 +142,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write_json(doc, args.json)
     if args.plot:
-        from sim.plots_validate import plot_validation
+        from sim.plots.validation import plot_validation
         plot_validation(doc, args.plot)
     return 0 if doc["ok"] else EXIT_DISAGREE

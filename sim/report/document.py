@@ -1,21 +1,22 @@
-"""Reports: a RunResult priced with an energy table, as the stable JSON schema of design.md,
-flat per-layer CSV rows and a terminal table. ``reprice`` re-prices a saved report.
+"""Report documents: a RunResult priced with an energy table, as the stable JSON schema of
+design.md, and flat per-layer CSV rows. ``reprice`` re-prices a saved report.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 from sim.arch.energy import EnergyTable
-from sim.architectures.base import RunResult
 from sim.errors import SpecError
-from sim.pricing import price
-from sim.totals import CANONICAL_TOTALS, WORKLOAD_TOTALS, hardware_totals
+from sim.report.pricing import price
+from sim.report.totals import CANONICAL_TOTALS, WORKLOAD_TOTALS, hardware_totals
+
+if TYPE_CHECKING:  # the report reads a result; it never imports the simulator
+    from sim.architectures.base import RunResult
 
 SCHEMA = "snn-energy-report/1"
 
-__all__ = ["CANONICAL_TOTALS", "WORKLOAD_TOTALS", "build_report", "csv_rows", "format_report",
-           "hardware_totals", "reprice"]
 
 
 def _energy_sections(layers: list[dict], components: dict[str, dict], table: EnergyTable):
@@ -110,34 +111,8 @@ def csv_rows(report: dict) -> list[dict]:
     return rows
 
 
-def _si(x: float) -> str:
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= scale:
-            return f"{x / scale:.2f}{unit}"
-    return f"{x:.3g}" if isinstance(x, float) else str(x)
-
-
-def format_report(report: dict) -> str:
-    """A readable terminal table of one report."""
-    n = report["samples"]
-    lines = [f"{report['arch']['architecture']} / {report['mode'].upper()}  "
-             f"({report['trace'].get('model')}, T={report['trace'].get('T')}, {n} sample(s), "
-             f"energy table {report['energy_table']})"]
-    head = f"{'layer':<10} {'cycles':>9} {'energy pJ':>10} {'DRAM bits':>10} {'SRAM bits':>10} {'MACs':>9} {'syn ops':>9} {'spikes out':>10}"
-    lines += [head, "-" * len(head)]
-    for layer in report["layers"]:
-        t = layer["totals"]
-        lines.append(f"{layer['name']:<10} {_si(layer['cycles']):>9} {_si(layer['energy_pj']):>10} "
-                     f"{_si(t['dram_read_bits'] + t['dram_write_bits']):>10} "
-                     f"{_si(t['sram_read_bits'] + t['sram_write_bits']):>10} {_si(t['macs']):>9} "
-                     f"{_si(t['synaptic_ops']):>9} {_si(t['spikes_out']):>10}")
-    e = report["energy_pj"]
-    lines.append("-" * len(head))
-    lines.append(f"{'total':<10} {_si(report['cycles']):>9} {_si(e['total']):>10}   "
-                 f"per sample: {_si(e['total'] / n)} pJ, {_si(report['cycles'] / n)} cycles, "
-                 f"stalls {_si(report['stall_cycles'])}")
-    parts = ", ".join(f"{k} {100 * v / e['total']:.1f}%" for k, v in
-                      sorted(e["by_component"].items(), key=lambda kv: -kv[1]) if e["total"])
-    lines.append(f"energy by component: {parts}")
-    lines.append("utilisation: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in report["utilisation"].items()))
-    return "\n".join(lines) + "\n"
+def ratios(reports: list[dict]) -> dict[str, float]:
+    """E_SNN / E_ANN per architecture that was replayed in both modes."""
+    energy = {(r["arch"]["name"], r["mode"]): r["energy_pj"]["total"] for r in reports}
+    return {arch: energy[(arch, "snn")] / energy[(arch, "ann")]
+            for arch, mode in energy if mode == "snn" and (arch, "ann") in energy and energy[(arch, "ann")]}

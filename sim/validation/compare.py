@@ -128,8 +128,8 @@ def compare_run(report: dict, pred, table) -> dict:
     """One (architecture, mode): every term's counted value, ideal prediction, residual, its
     causes and what they leave unexplained; totals; energies (pJ) with energy per cause;
     simulated cycles and stalls."""
-    from sim.pricing import price
-    from sim.totals import WORKLOAD_TOTALS, hardware_totals
+    from sim.report.pricing import price
+    from sim.report.totals import WORKLOAD_TOTALS, hardware_totals
 
     comps = report["arch"]["components"]
     classes = {n: c["class"] for n, c in comps.items()}
@@ -229,7 +229,7 @@ def run_validation(trace_path: str, arch: str = "all", ideal: bool = False, samp
                         "every residual (counted - ideal closed form) must be explained by named causes"),
                "runs": runs, "ratios": _ratios(runs), "ok": all(r["agree"] for r in runs)}
         if paper:
-            from sim.validate_paper import paper_comparison
+            from sim.validation.paper import paper_comparison
 
             nonideal = ({(r["architecture"], r["mode"]): sum(r["energy_pj"]["causes"].values()) for r in runs}
                         if table.name == "paper_v1_45nm" else None)

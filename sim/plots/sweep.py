@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from sim.sweep import load_points
+from sim.studies.sweep import load_points
 
 
 def _plt():

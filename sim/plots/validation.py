@@ -13,7 +13,7 @@ def _plt():
 
 
 def _save(fig, dest: str) -> None:
-    from sim.cli.output import atomic_path
+    from sim.report.output import atomic_path
 
     fig.tight_layout()
     with atomic_path(dest, suffix=".png") as tmp:

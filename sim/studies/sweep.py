@@ -131,7 +131,7 @@ def synthetic_trace_for(out_dir: Path, base_meta, T: int, rate: float, samples: 
 def run_point(out_dir: str, pid: str, trace_path: str, arch: str, overrides: list[str], modes: list[str],
               energy: str, samples: int | None, params: dict) -> dict:
     """Replay one point and write ``points/<pid>.json`` atomically. Runs on a Dask worker."""
-    from sim.cli.replay_cmd import ratios
+    from sim.report import ratios
     from sim.replay import replay
     from sim.trace import open_trace
 
@@ -276,7 +276,7 @@ def load_points(out_dir: Path, manifest: dict | None = None) -> list[dict]:
 
 
 def write_summary(out_dir: Path, manifest: dict) -> None:
-    from sim.cli.output import write_csv
+    from sim.report.output import write_csv
 
     rows = [row for result in load_points(out_dir, manifest) if not result.get("error")
             for row in summary_row(result)]

@@ -5,7 +5,7 @@ predicted total and a counted one are the same function of the counts.
 
 from __future__ import annotations
 
-from sim.pricing import MEMORY_CLASSES
+from sim.report.pricing import MEMORY_CLASSES
 
 #: Totals that belong to the workload (the trace), identical on every architecture.
 WORKLOAD_TOTALS = ("macs", "synaptic_ops", "spikes_in", "spikes_out", "neuron_updates")
