@@ -6,7 +6,7 @@ import sys
 
 from sim.arch.energy import load_energy_table
 from sim.arch.spec import load_arch_spec
-from sim.architectures import architecture_class
+from sim.arch.registry import arch_kind
 from sim.errors import ParameterError
 from sim.report import build_report
 from sim.trace import Trace
@@ -29,20 +29,21 @@ def check_samples(trace: Trace, samples: int | None) -> int:
 
 
 def replay(trace: Trace, arch: str, modes: list[str], energy: str, samples: int | None = None,
-           overrides: list[str] | None = None, progress: bool = True) -> list[dict]:
-    """Reports (one per mode) of ``trace`` on arch spec ``arch`` priced with ``energy``."""
+           overrides: list[str] | None = None, progress: bool = True, partial: bool = False) -> list[dict]:
+    """Reports (one per mode) of ``trace`` on arch spec ``arch`` priced with ``energy``
+    (``partial``: an architecture the table cannot price gets an unpriced report)."""
     spec = load_arch_spec(arch, overrides)
     table = load_energy_table(energy)
     n = check_samples(trace, samples)
     workload = Workload(trace)
-    sim = architecture_class(spec.architecture)(spec, workload)
+    sim = arch_kind(spec.architecture).simulator_class()(spec, workload)
     reports = []
     for mode in modes:
         bar = _progress(n, f"{spec.name}/{mode}", progress)
         result = sim.run(mode, n, progress=bar.update if bar else None)
         if bar:
             bar.close()
-        reports.append(build_report(result, spec, table, trace_info(trace, n)))
+        reports.append(build_report(result, spec, table, trace_info(trace, n), partial))
     return reports
 
 

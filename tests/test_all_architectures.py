@@ -6,12 +6,14 @@ import json
 
 import pytest
 
-from sim.architectures import ALL_ARCHITECTURES
+from sim.arch.registry import ARCH_KINDS
 from sim.replay import replay
 from sim.report import WORKLOAD_TOTALS
 from sim.trace import open_trace
 
 from conftest import REPO, run_cli
+
+ALL_ARCHITECTURES = tuple(k.name for k in ARCH_KINDS)
 
 # SNN: events of the trace; ANN: the MACs the best-case ANN executes and its neurons
 WORKLOAD = {"snn": WORKLOAD_TOTALS, "ann": ("macs", "neuron_updates")}
@@ -29,8 +31,14 @@ def all_reports(tmp_path_factory):
         return path, {a: replay(tr, a, ["snn", "ann"], "paper_v1_45nm", progress=False) for a in ALL_ARCHITECTURES}
 
 
-def test_the_three_dataflows_are_registered():
-    assert {"memory_hierarchy", "spatial_dataflow"} <= set(ALL_ARCHITECTURES)
+def test_the_three_dataflows_are_registered_each_with_a_simulator_closed_form_spec_and_doc():
+    assert set(ALL_ARCHITECTURES) == {"memory_hierarchy", "neuromorphic", "spatial_dataflow"}
+    for kind in ARCH_KINDS:
+        assert kind.simulator_class().name == kind.name
+        cf = kind.closed_form_module()
+        assert cf.ARCHITECTURE == kind.name and callable(cf.predict) and callable(cf.ideal_overrides)
+        assert (REPO / "arch_specs" / f"{kind.name}.yaml").is_file()
+        assert (REPO / kind.doc).is_file()
 
 
 @pytest.mark.parametrize("mode", ["snn", "ann"])

@@ -148,3 +148,55 @@ def test_duplicate_keys_are_rejected_not_silently_overwritten(tmp_path):
     text = SHIPPED.read_text().replace("entries:", "entries:\n  add: {energy_pj: 9, bits: 8, source: horowitz2014}", 1)
     with pytest.raises(SpecError, match="duplicate key 'add'"):
         load_energy_table(write(tmp_path, text))
+
+
+# --- a table that cannot price every architecture ---------------------------------------------
+def test_replay_all_with_loihi_prices_the_neuromorphic_runs_and_names_what_the_others_lack(tmp_path):
+    import json
+
+    from conftest import run_cli
+
+    out = tmp_path / "r.json"
+    res = run_cli("replay", "traces/tiny_synth_T4.h5", "--arch", "all", "--energy", "loihi",
+                  "--samples", "1", "--quiet", "--json", str(out))
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(out.read_text())
+    priced = {(r["arch"]["architecture"], r["mode"]) for r in doc["runs"] if r["energy_pj"] is not None}
+    assert priced == {("neuromorphic", "snn"), ("neuromorphic", "ann")}
+    assert set(doc["ratios"]) == {"neuromorphic"}
+    for r in doc["runs"]:
+        if r["arch"]["architecture"] == "neuromorphic":
+            assert "unpriced" not in r and r["energy_pj"]["total"] > 0
+            continue
+        assert r["energy_pj"] is None and all(l["energy_pj"] is None for l in r["layers"])
+        assert sum(r["counts"].values()) > 0 and r["totals"]["macs"] > 0  # the counts are still there
+        missing = r["unpriced"]["missing_entries"]
+        assert "sram_read" in missing and all(e not in load_energy_table("loihi").entries for e in missing)
+        assert f"cannot price {r['arch']['name']}" in res.stderr
+    assert "interconnect_transfer" in res.stderr  # spatial_dataflow's operand network
+
+
+def test_a_table_that_prices_no_architecture_is_an_error_naming_the_missing_entries(tmp_path):
+    from conftest import run_cli
+
+    res = run_cli("replay", "traces/tiny_synth_T4.h5", "--arch", "memory_hierarchy", "--energy", "loihi",
+                  "--samples", "1", "--quiet", "--json", str(tmp_path / "r.json"))
+    assert res.returncode == 2
+    assert "loihi" in res.stderr and "sram_read" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_reprice_with_a_partial_table_keeps_the_counts_and_prices_what_it_can(tmp_path):
+    import json
+
+    from conftest import run_cli
+
+    src, out = tmp_path / "r.json", tmp_path / "loihi.json"
+    assert run_cli("replay", "traces/tiny_synth_T4.h5", "--arch", "all", "--samples", "1", "--quiet",
+                   "--json", str(src)).returncode == 0
+    res = run_cli("reprice", str(src), "--energy", "loihi", "--json", str(out))
+    assert res.returncode == 0, res.stderr
+    before, after = json.loads(src.read_text()), json.loads(out.read_text())
+    for a, b in zip(before["runs"], after["runs"]):
+        assert a["counts"] == b["counts"]
+        assert (b["energy_pj"] is not None) == (b["arch"]["architecture"] == "neuromorphic")

@@ -1,7 +1,9 @@
 """Golden reports: the JSON of small replays and validations, committed, must be reproduced.
 
 Counts are integers and are compared exactly; energies are floats summed in an order a
-refactoring may change, so they agree to 1e-12 relative. A change that moves a count updates
+refactoring may change, so they agree to 1e-12 relative. The ``runs`` of a document are
+matched by (architecture, mode): their order is presentation (the registry's order), not a
+count; dictionary key order is ignored likewise. A change that moves a count updates
 the golden files (``tests/golden/update.py``) in the same commit and says why.
 """
 
@@ -30,6 +32,8 @@ def differences(want, got, where="$") -> list[str]:
                 out += differences(want[k], got[k], f"{where}.{k}")
         return out
     if isinstance(want, list) and isinstance(got, list):
+        if where.endswith(".runs"):
+            want, got = sorted(want, key=_run_key), sorted(got, key=_run_key)
         if len(want) != len(got):
             return [f"{where}: length {len(got)}, expected {len(want)}"]
         return [d for i, (a, b) in enumerate(zip(want, got)) for d in differences(a, b, f"{where}[{i}]")]
@@ -42,6 +46,11 @@ def differences(want, got, where="$") -> list[str]:
     if type(want) is not type(got) or want != got:
         return [f"{where}: {got!r}, expected {want!r}"]
     return []
+
+
+def _run_key(run: dict) -> tuple[str, str]:
+    arch = run["arch"]["name"] if isinstance(run["arch"], dict) else run["arch"]
+    return arch, run["mode"]
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))
@@ -60,3 +69,10 @@ def test_differences_sees_a_moved_count_and_ignores_float_noise():
     assert differences(want, {"counts": {"dram.weight_read": 11}, "energy_pj": 1.0})
     assert differences(want, {"counts": {"dram.weight_read": 10}, "energy_pj": 1.001})
     assert differences(want, {"counts": {}, "energy_pj": 1.0})
+
+
+def test_differences_matches_runs_by_architecture_and_mode_not_by_position():
+    a = {"arch": "a", "mode": "snn", "cycles": 1}
+    b = {"arch": "b", "mode": "snn", "cycles": 2}
+    assert differences({"runs": [a, b]}, {"runs": [b, a]}) == []
+    assert differences({"runs": [a, b]}, {"runs": [b, {**a, "cycles": 3}]})

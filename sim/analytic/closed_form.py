@@ -13,27 +13,16 @@ Pricing reuses :func:`sim.report.pricing.price` (the simulator's own rule, which
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from sim.arch.registry import CAUSES, MODES
 from sim.errors import ParameterError
 from sim.report.pricing import price
 from sim.report.totals import HARDWARE_TOTALS, WORKLOAD_TOTALS, hardware_totals
 
-#: Causes of terms that are zero when every layer's weights, membranes and events fit.
-NONIDEAL_CAUSES = frozenset({
-    "weights_refetched_per_step_nonresident",         # SNN: weights that do not fit, every step
-    "weights_refetched_per_pixel_pass_nonresident",   # ANN: weights that do not fit, every pixel pass
-    "membranes_per_step_nonresident",                 # SNN: membranes that do not fit, every step
-    "io_events_spilled",                              # events that do not fit beside each other
-    "spikes_reread_per_weight_tile",                  # SNN weight tiling: input spikes once per tile
-    "weights_reloaded_per_sample_folded",             # spatial: a model larger than the chip
-    "fold_boundary",                                  # spatial: outputs between folds via DRAM
-    "hops_between_groups",                            # spatial: movements paying distance
-    "weights_paged_per_sample",                       # neuromorphic: several chip configurations
-    "events_between_configurations",                  # neuromorphic: events through DRAM
-})
-
-
-MODES = ("snn", "ann")
+#: Causes of terms that are zero when every layer's weights, membranes and events fit: the
+#: causes every architecture's registry row names (sim.arch.registry), with their texts.
+NONIDEAL_CAUSES = frozenset(CAUSES)
 
 
 def checked_layers(spec, architecture: str, mode: str, layers, stats) -> list:
@@ -168,3 +157,19 @@ def finish_layer(name: str, led: TermLedger, workload: dict, spec, table, reside
         pred.energy_pj = sum(pred.energy_by_action_pj.values())
         pred.ideal_energy_pj = sum(price(ideal, led.bits, comps, table).values())
     return pred
+
+
+class ClosedForm(Protocol):
+    """What a per-architecture closed-form module provides (the module a registry row names).
+
+    ``predict`` returns every count of a replay of ``mode`` from layer geometry, T, the spec
+    and per-layer statistics, as named terms; ``ideal_overrides`` returns the ``--set``
+    overrides that make ``spec`` meet the closed form's ideal assumptions for ``layers``
+    (nothing already large enough is shrunk)."""
+
+    ARCHITECTURE: str
+
+    def predict(self, spec, layers, stats, T: int, mode: str, trace_act_bits: int, table=None,
+                ideal: bool = False) -> Prediction: ...
+
+    def ideal_overrides(self, spec, layers, T: int, trace_bits: int) -> list[str]: ...

@@ -17,99 +17,19 @@ from typing import Any
 import yaml
 
 from sim.arch.checks import _check_keys, _mapping, _name, _string, resolve_bundled, strict_yaml_load
+from sim.arch.components import COMPONENT_CLASSES
+from sim.arch.fields import NONNEG, POS, Kind, positive_number
+from sim.arch.registry import ARCHITECTURES
 from sim.errors import SpecError
 
 SCHEMA = "arch-spec/1"
 SPEC_DIR = Path(__file__).resolve().parents[2] / "arch_specs"
 
 
-# --- field kinds ---------------------------------------------------------------------------
-class _Kind:
-    """A field validator: ``check(value, where, file)`` returns the clean value or raises."""
-
-    def __init__(self, name: str, check):
-        self.name, self.check = name, check
-
-
-def _int(minimum: int) -> _Kind:
-    def check(v, where, file):
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise SpecError(file, where, f"expected an integer, got {v!r}")
-        if v < minimum:
-            raise SpecError(file, where, f"must be >= {minimum}, got {v}")
-        return v
-    return _Kind(f"integer >= {minimum}", check)
-
-
-def _positive_number() -> _Kind:
-    def check(v, where, file):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-            raise SpecError(file, where, f"expected a number > 0, got {v!r}")
-        return float(v)
-    return _Kind("number > 0", check)
-
-
-def _bool() -> _Kind:
-    def check(v, where, file):
-        if not isinstance(v, bool):
-            raise SpecError(file, where, f"expected true or false, got {v!r}")
-        return v
-    return _Kind("boolean", check)
-
-
-def _choice(*options: str) -> _Kind:
-    def check(v, where, file):
-        if v not in options:
-            raise SpecError(file, where, f"must be one of {', '.join(options)}; got {v!r}")
-        return v
-    return _Kind(f"one of {', '.join(options)}", check)
-
-
-POS, NONNEG = _int(1), _int(0)
-
-#: Fields of each component class (all required).
-COMPONENT_CLASSES: dict[str, dict[str, _Kind]] = {
-    "dram": {"width_bits": POS, "bandwidth_bits_per_cycle": POS, "latency_cycles": NONNEG},
-    "sram": {"capacity_bytes": POS, "width_bits": POS, "banks": POS, "ports": POS, "latency_cycles": NONNEG},
-    "regfile": {"capacity_bytes": POS, "width_bits": POS},
-    "pe_array": {"rows": POS, "cols": POS, "ops_per_cycle": POS},
-    "noc": {"width": POS, "height": POS, "flit_bits": POS, "link_flits_per_cycle": POS,
-            "router_latency_cycles": NONNEG, "barrier_cycles": NONNEG},
-    "core": {"synop_cycles": POS, "neuron_update_cycles": POS},
-    "synapse_memory": {"capacity_bytes": POS, "width_bits": POS},
-    "neuron_memory": {"capacity_bytes": POS, "width_bits": POS},
-    "interconnect": {"width_bits": POS, "words_per_cycle": POS, "latency_cycles": NONNEG},
-}
 
 #: Bit widths of the data types (all required).
 DATA_FIELDS = {"weight_bits": POS, "membrane_bits": POS, "psum_bits": POS, "input_bits": POS,
                "ann_activation_bits": NONNEG}
-
-#: Per architecture: the components it needs (name -> class) and its mapping options.
-ARCHITECTURES: dict[str, dict[str, Any]] = {
-    "memory_hierarchy": {
-        "components": {"dram": "dram", "global_buffer": "sram", "register_file": "regfile",
-                       "pe_array": "pe_array"},
-        "mapping": {"zero_skipping": _bool(), "loop_order": _choice("layer_major", "time_major"),
-                    "snn_weight_tiling": _bool()},
-    },
-    "neuromorphic": {
-        "components": {"noc": "noc", "core": "core", "synapse_memory": "synapse_memory",
-                       "neuron_memory": "neuron_memory", "dram": "dram"},
-        "optional": ("dram",),  # without it, a model that does not fit the mesh is an error
-        "mapping": {"partition": _choice("channel_major", "spatial"),
-                    "placement": _choice("row_major", "nearest"), "multicast": _bool(),
-                    "weight_sharing": _bool(), "io_x": NONNEG, "io_y": NONNEG},
-    },
-    "spatial_dataflow": {
-        "components": {"dram": "dram", "local_memory": "sram", "interconnect": "interconnect",
-                       "pe_array": "pe_array"},
-        "mapping": {"delivery": _choice("per_synapse", "multicast"), "per_hop": _bool(),
-                    "neuron_ops": _choice("paper", "hardware"), "zero_skipping": _bool(),
-                    "pe_allocation": _choice("weights", "balanced"), "on_overflow": _choice("error", "fold"),
-                    "stage_buffer": POS},
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -230,8 +150,8 @@ def parse_arch_spec(doc: Any, path: str | Path | None = None) -> ArchSpec:
     arch = doc["architecture"]
     if arch not in ARCHITECTURES:
         raise SpecError(file, "architecture", f"unknown architecture {arch!r} (known: {', '.join(ARCHITECTURES)})")
-    rules = ARCHITECTURES[arch]
-    clock = _positive_number().check(doc["clock_mhz"], "clock_mhz", file)
+    kind = ARCHITECTURES[arch]
+    clock = positive_number().check(doc["clock_mhz"], "clock_mhz", file)
     data = DataWidths(**_fields(doc["data"], DATA_FIELDS, "data", file))
 
     components: dict[str, Component] = {}
@@ -243,26 +163,26 @@ def parse_arch_spec(doc: Any, path: str | Path | None = None) -> ArchSpec:
         cls = raw["class"]
         if cls not in COMPONENT_CLASSES:
             raise SpecError(file, f"{where}.class", f"unknown class {cls!r} (known: {', '.join(COMPONENT_CLASSES)})")
-        params = _fields({k: v for k, v in raw.items() if k != "class"}, COMPONENT_CLASSES[cls], where, file)
+        params = _fields({k: v for k, v in raw.items() if k != "class"}, COMPONENT_CLASSES[cls].fields, where, file)
         components[name] = Component(name, cls, params)
-    for name, cls in rules["components"].items():
+    for name, cls in kind.components.items():
         if name not in components:
-            if name in rules.get("optional", ()):
+            if name in kind.optional_components:
                 continue
             raise SpecError(file, f"components.{name}", f"missing: architecture {arch} needs a {cls} named {name!r}")
         if components[name].cls != cls:
             raise SpecError(file, f"components.{name}.class", f"must be {cls!r} for architecture {arch}")
     for name in components:
-        if name not in rules["components"]:
+        if name not in kind.components:
             raise SpecError(file, f"components.{name}", f"unknown key (architecture {arch} uses: "
-                            f"{', '.join(rules['components'])})")
-    mapping = _fields(doc["mapping"], rules["mapping"], "mapping", file)
+                            f"{', '.join(kind.components)})")
+    mapping = _fields(doc["mapping"], kind.mapping, "mapping", file)
     _check_widths(data, components, file)
     return ArchSpec(_string(doc["name"], "name", file), arch, _string(doc["description"], "description", file),
                     clock, data, components, mapping, file, copy.deepcopy(doc))
 
 
-def _fields(raw: Any, kinds: dict[str, _Kind], where: str, file) -> dict:
+def _fields(raw: Any, kinds: dict[str, Kind], where: str, file) -> dict:
     _check_keys(raw, tuple(kinds), (), where, file)
     return {key: kind.check(raw[key], f"{where}.{key}", file) for key, kind in kinds.items()}
 

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Protocol
 
+from sim.arch.registry import MODES
 from sim.engine import Ledger
 
-MODES = ("snn", "ann")
+if TYPE_CHECKING:
+    from sim.arch.spec import ArchSpec
+    from sim.workload import Workload
+
+__all__ = ["MODES", "Architecture", "RunResult", "address_bits", "split_evenly"]
 
 
 @dataclass
@@ -31,6 +37,19 @@ class RunResult:
     workload: dict[str, dict[str, int]]
     notes: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+
+
+class Architecture(Protocol):
+    """What every simulator class a registry row names provides: built from a validated spec
+    and a workload (static mapping checked then: ParameterError for a spec that cannot run
+    it), ``run`` replays the first ``samples`` samples in ``mode`` ("snn" or "ann") and
+    returns exact counts and simulated time; ``progress(n)`` is called as samples finish."""
+
+    name: str
+
+    def __init__(self, spec: "ArchSpec", workload: "Workload") -> None: ...
+
+    def run(self, mode: str, samples: int, progress: Callable[[int], None] | None = None) -> RunResult: ...
 
 
 def address_bits(n: int) -> int:

@@ -19,15 +19,15 @@ ASSUMPTIONS = (
 
 
 def _spec_arches(arch: str) -> list[str]:
-    from sim.analytic import CLOSED_FORMS
+    from sim.arch.registry import architecture_names
 
-    return list(CLOSED_FORMS) if arch == "all" else [arch]
+    return architecture_names(arch)
 
 
 def compute(trace_path: str, arch: str, overrides: list[str], energy: str,
             samples: int | None = None, ideal: bool = False) -> dict:
     """The ``closed_form`` JSON section (and the energy table's name) for one trace."""
-    from sim.analytic import CLOSED_FORMS, closed_form_of
+    from sim.arch.registry import arch_kind
     from sim.analytic.layer_stats import trace_activation_bits, trace_event_stats
     from sim.arch.energy import load_energy_table
     from sim.arch.spec import load_arch_spec
@@ -49,11 +49,7 @@ def compute(trace_path: str, arch: str, overrides: list[str], energy: str,
         t_bits, qnn_bits = trace_activation_bits(tr), qt_activation_bits(tr.T)
         for name in _spec_arches(arch):
             spec = load_arch_spec(name, overrides)
-            if spec.architecture not in CLOSED_FORMS:
-                raise ParameterError(spec.path, "architecture",
-                                     f"no closed form for {spec.architecture!r} yet "
-                                     f"(have {', '.join(CLOSED_FORMS)})")
-            cf = closed_form_of(spec.architecture)
+            cf = arch_kind(spec.architecture).closed_form_module()
             qspec = load_arch_spec(name, [*overrides, f"data.ann_activation_bits={qnn_bits}"])
             runs = {"snn": cf.predict(spec, tr.layers, stats, tr.T, "snn", t_bits, table, ideal),
                     "ann": cf.predict(spec, tr.layers, stats, tr.T, "ann", t_bits, table, ideal),

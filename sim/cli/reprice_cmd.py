@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from sim.report.output import write_json
     from sim.report import ratios
     from sim.errors import SpecError
-    from sim.report import format_report, reprice
+    from sim.report import format_report, is_priced, reprice, require_priced, unpriced_text
 
     try:
         with open(args.report) as fh:
@@ -35,11 +35,15 @@ def run(args: argparse.Namespace) -> int:
         raise SpecError(args.report, None, "not a JSON report object")
     table = load_energy_table(args.energy)
     if "runs" in doc:
-        runs = [reprice(r, table, args.report) for r in doc["runs"]]
+        runs = [reprice(r, table, args.report, partial=True) for r in doc["runs"]]
         out = {**doc, "runs": runs, "ratios": ratios(runs)}
     else:
-        runs = [reprice(doc, table, args.report)]
+        runs = [reprice(doc, table, args.report, partial=True)]
         out = runs[0]
+    require_priced(runs, table)
+    for r in runs:
+        if not is_priced(r):
+            sys.stderr.write(f"warning: {unpriced_text(r)}; its counts are kept without energies\n")
     if args.json != "-":
         for r in runs:
             sys.stdout.write(format_report(r) + "\n")

@@ -30,9 +30,8 @@ from torch import nn
 from sim.record.models import QANN
 from sim.record.neurons import if_spikes_fixed, qt_level_fixed, to_fixed
 from sim.record.quant import fold_bn, quantise_weight
+from sim.arch.registry import MODES
 from sim.trace.schema import LayerSpec
-
-MODES = ("snn", "ann")
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sim.arch.energy import EnergyTable
 from sim.errors import SpecError
-from sim.report.pricing import price
+from sim.report.pricing import missing_entries, price
 from sim.report.totals import CANONICAL_TOTALS, WORKLOAD_TOTALS, hardware_totals
 
 if TYPE_CHECKING:  # the report reads a result; it never imports the simulator
@@ -33,8 +33,10 @@ def _energy_sections(layers: list[dict], components: dict[str, dict], table: Ene
     return per_layer, dict(by_comp), dict(by_action), sum(per_layer)
 
 
-def build_report(result: RunResult, spec, table: EnergyTable, trace_info: dict) -> dict:
-    """The report document of one (architecture, mode) run."""
+def build_report(result: RunResult, spec, table: EnergyTable, trace_info: dict, partial: bool = False) -> dict:
+    """The report document of one (architecture, mode) run. ``partial``: a table that lacks
+    entries for this architecture leaves the report unpriced (see :func:`is_priced`) instead
+    of raising SpecError."""
     led = result.ledger
     components = {name: {"class": c.cls, "capacity_bytes": c.capacity_bytes}
                   for name, c in spec.components.items()}
@@ -63,28 +65,64 @@ def build_report(result: RunResult, spec, table: EnergyTable, trace_info: dict) 
         "notes": result.notes,
         "extra": result.extra,
     }
-    _apply_prices(report, table)
+    _apply_prices(report, table, partial)
     return report
 
 
-def _apply_prices(report: dict, table: EnergyTable) -> None:
-    per_layer, by_comp, by_action, total = _energy_sections(report["layers"], report["arch"]["components"], table)
-    for layer, pj in zip(report["layers"], per_layer):
-        layer["energy_pj"] = pj
+def is_priced(report: dict) -> bool:
+    """False for a report whose energy table could not price its counts: its energies are
+    None and ``unpriced`` names the missing entries."""
+    return report.get("energy_pj") is not None
+
+
+def unpriced_text(report: dict) -> str:
+    """One line naming what the table lacks to price ``report``."""
+    u = report["unpriced"]
+    parts = [f"{e} (for {', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})"
+             for e, keys in u["missing_entries"].items()]
+    return (f"energy table {u['energy_table']!r} cannot price {report['arch']['name']}: "
+            f"no entr{'y' if len(parts) == 1 else 'ies'} {'; '.join(parts)}")
+
+
+def require_priced(reports: list[dict], table: EnergyTable) -> None:
+    """SpecError naming the table and what it lacks when it priced none of ``reports``."""
+    if reports and not any(is_priced(r) for r in reports):
+        names = sorted({e for r in reports for e in r["unpriced"]["missing_entries"]})
+        raise SpecError(table.path, f"entries.{names[0]}",
+                        f"missing: energy table {table.name!r} can price none of the runs "
+                        f"(it lacks {', '.join(names)})")
+
+
+def _apply_prices(report: dict, table: EnergyTable, partial: bool = False) -> None:
     totals = dict.fromkeys(CANONICAL_TOTALS, 0)
     for layer in report["layers"]:
         for k in CANONICAL_TOTALS:
             totals[k] += layer["totals"][k]
     n = report["samples"]
     report["energy_table"] = table.name
-    report["energy_pj"] = {"total": total, "by_component": by_comp, "by_action": by_action}
     report["totals"] = totals
+    report.pop("unpriced", None)
+    keys = {k for layer in report["layers"] for k in layer["counts"]}
+    missing = missing_entries(sorted(keys), report["arch"]["components"], table) if partial else {}
+    if missing:
+        for layer in report["layers"]:
+            layer["energy_pj"] = None
+        report["energy_pj"] = None
+        report["unpriced"] = {"energy_table": table.name, "missing_entries": missing}
+        report["per_sample"] = {"energy_pj": None, "cycles": report["cycles"] / n,
+                                "totals": {k: v / n for k, v in totals.items()}}
+        return
+    per_layer, by_comp, by_action, total = _energy_sections(report["layers"], report["arch"]["components"], table)
+    for layer, pj in zip(report["layers"], per_layer):
+        layer["energy_pj"] = pj
+    report["energy_pj"] = {"total": total, "by_component": by_comp, "by_action": by_action}
     report["per_sample"] = {"energy_pj": total / n, "cycles": report["cycles"] / n,
                             "totals": {k: v / n for k, v in totals.items()}}
 
 
-def reprice(report: dict, table: EnergyTable, path: str | None = None) -> dict:
-    """A saved report priced with another table: the counts are kept, energies recomputed."""
+def reprice(report: dict, table: EnergyTable, path: str | None = None, partial: bool = False) -> dict:
+    """A saved report priced with another table: the counts are kept, energies recomputed
+    (``partial``: as for :func:`build_report`)."""
     if report.get("schema") != SCHEMA:
         raise SpecError(path, "schema", f"expected a report with schema {SCHEMA!r}, got {report.get('schema')!r}")
     for i, layer in enumerate(report.get("layers", [])):
@@ -93,7 +131,7 @@ def reprice(report: dict, table: EnergyTable, path: str | None = None) -> dict:
                 raise SpecError(path, f"layers[{i}].{key}", "missing required field")
     out = {k: v for k, v in report.items()}
     out["layers"] = [dict(layer) for layer in report["layers"]]
-    _apply_prices(out, table)
+    _apply_prices(out, table, partial)
     return out
 
 
@@ -113,6 +151,6 @@ def csv_rows(report: dict) -> list[dict]:
 
 def ratios(reports: list[dict]) -> dict[str, float]:
     """E_SNN / E_ANN per architecture that was replayed in both modes."""
-    energy = {(r["arch"]["name"], r["mode"]): r["energy_pj"]["total"] for r in reports}
+    energy = {(r["arch"]["name"], r["mode"]): r["energy_pj"]["total"] for r in reports if is_priced(r)}
     return {arch: energy[(arch, "snn")] / energy[(arch, "ann")]
             for arch, mode in energy if mode == "snn" and (arch, "ann") in energy and energy[(arch, "ann")]}

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from sim.report.document import unpriced_text
 
-def _si(x: float) -> str:
+
+def _si(x: float | None) -> str:
+    if x is None:  # an energy the table could not price
+        return "-"
     for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(x) >= scale:
             return f"{x / scale:.2f}{unit}"
@@ -26,11 +30,16 @@ def format_report(report: dict) -> str:
                      f"{_si(t['synaptic_ops']):>9} {_si(t['spikes_out']):>10}")
     e = report["energy_pj"]
     lines.append("-" * len(head))
-    lines.append(f"{'total':<10} {_si(report['cycles']):>9} {_si(e['total']):>10}   "
-                 f"per sample: {_si(e['total'] / n)} pJ, {_si(report['cycles'] / n)} cycles, "
-                 f"stalls {_si(report['stall_cycles'])}")
-    parts = ", ".join(f"{k} {100 * v / e['total']:.1f}%" for k, v in
-                      sorted(e["by_component"].items(), key=lambda kv: -kv[1]) if e["total"])
-    lines.append(f"energy by component: {parts}")
+    if e is None:
+        lines.append(f"{'total':<10} {_si(report['cycles']):>9} {'-':>10}   "
+                     f"per sample: {_si(report['cycles'] / n)} cycles, stalls {_si(report['stall_cycles'])}")
+        lines.append(f"not priced: {unpriced_text(report)}")
+    else:
+        lines.append(f"{'total':<10} {_si(report['cycles']):>9} {_si(e['total']):>10}   "
+                     f"per sample: {_si(e['total'] / n)} pJ, {_si(report['cycles'] / n)} cycles, "
+                     f"stalls {_si(report['stall_cycles'])}")
+        parts = ", ".join(f"{k} {100 * v / e['total']:.1f}%" for k, v in
+                          sorted(e["by_component"].items(), key=lambda kv: -kv[1]) if e["total"])
+        lines.append(f"energy by component: {parts}")
     lines.append("utilisation: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in report["utilisation"].items()))
     return "\n".join(lines) + "\n"

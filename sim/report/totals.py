@@ -5,7 +5,7 @@ predicted total and a counted one are the same function of the counts.
 
 from __future__ import annotations
 
-from sim.report.pricing import MEMORY_CLASSES
+from sim.arch.components import COMPONENT_CLASSES
 
 #: Totals that belong to the workload (the trace), identical on every architecture.
 WORKLOAD_TOTALS = ("macs", "synaptic_ops", "spikes_in", "spikes_out", "neuron_updates")
@@ -18,19 +18,18 @@ CANONICAL_TOTALS = (*WORKLOAD_TOTALS, *HARDWARE_TOTALS)
 def hardware_totals(counts: dict, bits: dict, classes: dict[str, str]) -> dict:
     """Bits moved per memory level and NoC traffic, from ``component.action`` counts.
 
+    The component class's ``level`` (:mod:`sim.arch.components`) says where its bits count:
     ``sram_*_bits`` cover every on-chip memory (buffers, register files, core memories);
-    ``noc_flit_hops`` sums ``flit_hop``, ``flit_hop_ew`` and ``flit_hop_ns``."""
+    ``noc_flit_hops`` sums ``flit_hop_ew`` and ``flit_hop_ns``."""
     t = dict.fromkeys(HARDWARE_TOTALS, 0)
     for key, n in counts.items():
         comp, action = key.split(".", 1)
-        cls = classes[comp]
+        level = COMPONENT_CLASSES[classes[comp]].level
         direction = "read" if action.endswith("_read") else "write" if action.endswith("_write") else None
-        if cls == "dram" and direction:
-            t[f"dram_{direction}_bits"] += n * bits[key]
-        elif cls in MEMORY_CLASSES + ("core",) and direction:
-            t[f"sram_{direction}_bits"] += n * bits[key]
-        elif cls == "noc" and action == "packet":
+        if level in ("dram", "sram") and direction:
+            t[f"{level}_{direction}_bits"] += n * bits[key]
+        elif level == "noc" and action == "packet":
             t["noc_packets"] += n
-        elif cls == "noc" and action.startswith("flit_hop"):
+        elif level == "noc" and action.startswith("flit_hop"):
             t["noc_flit_hops"] += n
     return t

@@ -71,11 +71,11 @@ def classify(g, grid: np.ndarray) -> dict:
 def closed_form_lines(spec, layers, T: int, table) -> dict:
     """E_SNN(r) = a + b·r and E_ANN(ρ) = c + d·ρ (pJ per sample), from the per-architecture
     closed form at rates 0 and 1 and densities 0 and 1."""
-    from sim.analytic import closed_form_of
+    from sim.arch.registry import arch_kind
     from sim.analytic.layer_stats import expected_event_stats
     from sim.trace import qt_activation_bits
 
-    cf, bits = closed_form_of(spec.architecture), qt_activation_bits(T)
+    cf, bits = arch_kind(spec.architecture).closed_form_module(), qt_activation_bits(T)
     e = {}
     for mode, key in (("snn", "rate"), ("ann", "density")):
         for x in (0.0, 1.0):
@@ -200,8 +200,8 @@ def run_breakeven(Ts: list[int], arch: str = "all", model: str = "vgg16", sample
                   progress: bool = True) -> dict:
     """The break-even document (schema :data:`SCHEMA`): per architecture and T, the simulated
     s*, the per-architecture closed form's s* and the paper's v1 s* (where it has one)."""
-    from sim.analytic import CLOSED_FORMS
     from sim.analytic import paper_v1 as v1
+    from sim.arch.registry import architecture_names
     from sim.arch.energy import load_energy_table
     from sim.arch.spec import load_arch_spec
     from sim.errors import ParameterError
@@ -214,7 +214,7 @@ def run_breakeven(Ts: list[int], arch: str = "all", model: str = "vgg16", sample
     if not 0 < tol < 1:
         raise ParameterError(None, "--tol", f"must be in (0, 1), got {tol}")
     table = load_energy_table(energy)
-    specs = [load_arch_spec(a) for a in (list(CLOSED_FORMS) if arch == "all" else [arch])]
+    specs = [load_arch_spec(a) for a in architecture_names(arch)]
     try:
         c = v1.V1Constants.from_table(table)
     except Exception:  # a table without the v1 constants: no v1 column

@@ -20,23 +20,9 @@ from __future__ import annotations
 
 import math
 
-from sim.errors import ParameterError
+from sim.arch.registry import CAUSES
 
 SCHEMA = "snn-energy-validation/1"
-
-#: What each non-ideal cause is, in words (for the report and docs/validation.md).
-CAUSE_TEXT = {
-    "weights_refetched_per_step_nonresident": "buffer spill: weights that do not fit are fetched again every time step",
-    "weights_refetched_per_pixel_pass_nonresident": "buffer spill: weights that do not fit are fetched again every pixel pass",
-    "membranes_per_step_nonresident": "buffer spill: membranes that do not fit go to DRAM and back every step",
-    "io_events_spilled": "buffer spill: input/output events that do not fit beside each other",
-    "weights_reloaded_per_sample_folded": "folding: the model exceeds the chip, weights reloaded every sample",
-    "fold_boundary": "folding: outputs between folds go through DRAM",
-    "hops_between_groups": "placement hops: operand movements pay the distance between PE groups",
-    "weights_paged_per_sample": "paging: several chip configurations, weights paged in every sample",
-    "events_between_configurations": "paging: events between chip configurations go through DRAM",
-}
-
 
 # --- the ideal assumptions as arch-spec overrides ---------------------------------------------
 def _mh_ideal(spec, layers, T: int, trace_bits: int) -> list[str]:
@@ -165,7 +151,7 @@ def compare_run(report: dict, pred, table) -> dict:
     for r in rows:
         for c, v in r["causes"].items():
             s = cause_summary.setdefault(c, {"terms": 0, "count": 0, "energy_pj": energy_causes.get(c, 0.0),
-                                             "what": CAUSE_TEXT.get(c, "")})
+                                             "what": CAUSES.get(c, "")})
             s["terms"] += 1
             s["count"] += v
     nonzero = [r for r in rows if r["residual"] != 0]
@@ -192,7 +178,7 @@ def run_validation(trace_path: str, arch: str = "all", ideal: bool = False, samp
                    progress: bool = True, paper: bool = True) -> dict:
     """The validation document of one trace (schema :data:`SCHEMA`). ``ok`` is False when a
     term disagrees: with ``ideal``, any non-zero residual; otherwise any unexplained one."""
-    from sim.analytic import CLOSED_FORMS, closed_form_of
+    from sim.arch.registry import arch_kind, architecture_names
     from sim.analytic.layer_stats import trace_activation_bits, trace_event_stats
     from sim.arch.energy import load_energy_table
     from sim.arch.spec import load_arch_spec
@@ -201,7 +187,7 @@ def run_validation(trace_path: str, arch: str = "all", ideal: bool = False, samp
 
     overrides = list(overrides or [])
     table = load_energy_table(energy)
-    names = list(CLOSED_FORMS) if arch == "all" else [arch]
+    names = architecture_names(arch)
     runs, reports, specs = [], [], {}
     with open_trace(trace_path) as tr:
         n = check_samples(tr, samples)
@@ -209,12 +195,10 @@ def run_validation(trace_path: str, arch: str = "all", ideal: bool = False, samp
         t_bits = trace_activation_bits(tr)
         for name in names:
             base = load_arch_spec(name, overrides)
-            if base.architecture not in CLOSED_FORMS:
-                raise ParameterError(base.path, "architecture", f"no closed form for {base.architecture!r}")
             forced = ideal_overrides(base, tr.layers, tr.T, t_bits) if ideal else []
             spec = load_arch_spec(name, [*overrides, *forced]) if forced else base
             specs[spec.name] = {"architecture": spec.architecture, "forced_overrides": forced}
-            cf = closed_form_of(spec.architecture)
+            cf = arch_kind(spec.architecture).closed_form_module()
             for rep in replay(tr, name, ["snn", "ann"], energy, n, [*overrides, *forced], progress=progress):
                 pred = cf.predict(spec, tr.layers, stats, tr.T, rep["mode"], t_bits, table)
                 run = compare_run(rep, pred, table)
