@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sim.cli import options
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -12,23 +14,18 @@ def add_parser(sub) -> None:
         description="Replay a trace through an architecture's cycle-level model (SNN spikes "
                     "and/or the ANN twin's activations), count every memory access and op, "
                     "price the counts with an energy table and report.")
-    p.add_argument("trace", help="trace file (.h5)")
-    p.add_argument("--arch", default="memory_hierarchy",
-                   help="bundled arch spec name, a path to a YAML spec, or 'all' (default memory_hierarchy)")
-    p.add_argument("--mode", choices=("snn", "ann", "both"), default="both",
-                   help="replay the SNN, the ANN twin, or both (default; gives E_SNN/E_ANN)")
-    p.add_argument("--energy", default="paper_v1_45nm",
-                   help="bundled energy table name or path (default paper_v1_45nm)")
-    p.add_argument("--samples", type=int, default=None, help="replay the first N samples (default all)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                   help="override an arch-spec field, e.g. --set mapping.zero_skipping=false (repeatable)")
-    p.add_argument("--json", metavar="FILE|-", help="write the report as JSON ('-' = stdout)")
+    options.add_trace(p)
+    options.add_arch(p)
+    options.add_mode(p)
+    options.add_energy(p)
+    options.add_samples(p, what="replay the first N samples (default all)")
+    options.add_overrides(p)
+    options.add_json(p, "write the report as JSON ('-' = stdout)")
     p.add_argument("--csv", metavar="FILE", help="write one row per layer as CSV")
-    p.add_argument("--plot", metavar="FILE.png|DIR",
-                   help="write stacked energy bars per architecture and mode (split by component) to "
+    options.add_plot(p, metavar="FILE.png|DIR", what="write stacked energy bars per architecture and mode (split by component) to "
                         "FILE.png, or DIR/energy_breakdown.png; NoC figures (per-link load heat map, hop "
                         "histogram) of neuromorphic runs go next to it")
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    options.add_quiet(p, "no progress bar and no table")
     p.set_defaults(func=run)
 
 
@@ -40,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from sim.report import csv_rows, format_report, is_priced, ratios, require_priced, unpriced_text
     from sim.trace import open_trace
 
-    modes = ["snn", "ann"] if args.mode == "both" else [args.mode]
+    modes = options.modes(args)
     archs = architecture_names(args.arch)
     reports = []
     with open_trace(args.trace) as trace:

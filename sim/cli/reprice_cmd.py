@@ -6,14 +6,16 @@ import argparse
 import json
 import sys
 
+from sim.cli import options
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("reprice", help="re-price a saved report with another energy table",
                        description="Price the counts of a saved replay report (one run, or a "
                                    "document with 'runs') with another energy table, without simulating.")
     p.add_argument("report", help="report JSON written by replay --json")
-    p.add_argument("--energy", required=True, help="bundled energy table name or path")
-    p.add_argument("--json", metavar="FILE|-", help="write the re-priced report ('-' = stdout)")
+    options.add_energy(p, required=True)
+    options.add_json(p, "write the re-priced report ('-' = stdout)")
     p.set_defaults(func=run)
 
 

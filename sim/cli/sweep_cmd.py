@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sim.cli import options
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -14,19 +16,19 @@ def add_parser(sub) -> None:
                     "shape). Points run on a Dask LocalCluster, or on a running scheduler with "
                     "--scheduler. Each point is written to OUT/points/ when it finishes; rerunning "
                     "the same command skips finished points.")
-    p.add_argument("trace", nargs="?", help="trace file (.h5)")
-    p.add_argument("--arch", default="memory_hierarchy", help="bundled arch spec name or path")
+    options.add_trace(p, nargs="?")
+    options.add_arch(p, allow_all=False)
     p.add_argument("--grid", action="append", default=[], metavar="KEY.PATH=V1,V2,...",
                    help="a swept field and its values (repeatable: the grid is their product)")
-    p.add_argument("--mode", choices=("snn", "ann", "both"), default="both")
-    p.add_argument("--energy", default="paper_v1_45nm", help="energy table name or path")
-    p.add_argument("--samples", type=int, default=None, help="replay the first N samples")
+    options.add_mode(p)
+    options.add_energy(p)
+    options.add_samples(p, what="replay the first N samples (default all)")
     p.add_argument("--out", help="output directory")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="address of a running dask scheduler (default: start a LocalCluster)")
     p.add_argument("--workers", type=int, default=2, help="LocalCluster workers (default 2)")
     p.add_argument("--list-params", action="store_true", help="list the sweepable fields of --arch and exit")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    options.add_quiet(p)
     p.set_defaults(func=run)
 
     q = sub.add_parser("plot-sweep", help="plot a sweep directory (energy by component, cycles, Pareto front)",
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.trace or not args.out:
         raise ParameterError(None, "sweep", "needs TRACE and --out DIR (or --list-params)")
-    modes = ["snn", "ann"] if args.mode == "both" else [args.mode]
+    modes = options.modes(args)
     manifest = execute_sweep(args.trace, args.arch, args.grid, modes, args.energy, args.samples,
                              args.out, args.scheduler, args.workers, progress=not args.quiet)
     print(f"{len(manifest['points'])} points in {args.out} (results.csv, points/)", file=sys.stderr)

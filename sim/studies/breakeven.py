@@ -244,3 +244,40 @@ def run_breakeven(Ts: list[int], arch: str = "all", model: str = "vgg16", sample
                                                     "rho": c.rho}
                 doc["architectures"][spec.name].append(row)
     return doc
+
+
+def _cell(x: dict | None) -> str:
+    if not x:
+        return "-"
+    if x["kind"] == "none":
+        return "none"
+    if x["kind"] == "always":
+        return "always"
+    return f"{x['s_star']:.4f}"
+
+
+def format_text(doc: dict) -> str:
+    lines = [f"Break-even sparsity s* (the SNN costs less than its ANN twin when s > s*): synthetic "
+             f"{doc['model']} traces, {doc['samples']} sample(s), energy table {doc['energy_table']}",
+             "'none': the SNN costs more at every spike rate; 'always': less at every rate; "
+             "ANN twin density 1-(1-r)^T as in the traces, except 'cf fixed rho' (the v1 assumption)", ""]
+    rho = next((r["closed_form_fixed_rho"]["rho"] for rows in doc["architectures"].values() for r in rows
+                if "closed_form_fixed_rho" in r), None)
+    fixed = "cf rho=" + (f"{rho:g}" if rho is not None else "-")
+    head = (f"{'architecture':<20}{'T':>3}{'simulated':>11}{'closed form':>13}{'sim - cf':>10}"
+            f"{fixed:>13}{'paper v1':>10}  bracket (rates)")
+    lines += [head, "-" * len(head)]
+    for arch, rows in doc["architectures"].items():
+        for r in rows:
+            s, cf = r["simulated"], r["closed_form"]
+            diff = (f"{s['s_star'] - cf['s_star']:+.4f}" if s["s_star"] is not None and cf["s_star"] is not None
+                    else "")
+            br = s.get("bracket")
+            br = f"  [{br['rate_low']:.4f}, {br['rate_high']:.4f}]" if br else ""
+            lines.append(f"{arch:<20}{r['T']:>3}{_cell(s):>11}{_cell(cf):>13}{diff:>10}"
+                         f"{_cell(r.get('closed_form_fixed_rho')):>13}{_cell(r.get('paper_v1')):>10}{br}")
+    notes = [f"{arch} T={r['T']}: {r['closed_form']['note']}" for arch, rows in doc["architectures"].items()
+             for r in rows if r["closed_form"].get("note")]
+    if notes:
+        lines += ["", *notes]
+    return "\n".join(lines) + "\n"

@@ -1,5 +1,5 @@
-"""``run_sim.py formulas --trace TRACE``: the per-architecture closed forms evaluated with a
-trace's real per-layer statistics (spikes, synaptic events, non-zero activations).
+"""The per-architecture closed forms evaluated with a trace's real per-layer statistics
+(``run_sim.py formulas --trace TRACE``) (spikes, synaptic events, non-zero activations).
 
 For each architecture it predicts three runs on the same hardware: the SNN, the ANN twin as
 the spec defines it (shipped: the paper's best-case 8-bit ANN with zero-skipping) and the

@@ -1,0 +1,89 @@
+"""Options shared by several commands, declared once: each ``add_*`` adds one option to a
+parser (or argument group) with the same flag, destination, default and help everywhere;
+the ``check_*`` helpers validate parsed values with one-line errors (exit 2)."""
+
+from __future__ import annotations
+
+import argparse
+
+from sim.errors import ParameterError
+
+DEFAULT_ENERGY = "paper_v1_45nm"
+
+
+def add_trace(p, nargs: str | None = None) -> None:
+    p.add_argument("trace", nargs=nargs, help="trace file (.h5)")
+
+
+def add_arch(p, default: str = "memory_hierarchy", allow_all: bool = True) -> None:
+    what = "a bundled arch spec name or a path to a YAML spec" + (", or 'all'" if allow_all else "")
+    p.add_argument("--arch", default=default, help=f"{what} (default {default})")
+
+
+def add_mode(p) -> None:
+    p.add_argument("--mode", choices=("snn", "ann", "both"), default="both",
+                   help="replay the SNN, the ANN twin, or both (default; gives E_SNN/E_ANN)")
+
+
+def modes(args: argparse.Namespace) -> list[str]:
+    """``--mode both`` -> ["snn", "ann"]; else the one mode."""
+    return ["snn", "ann"] if args.mode == "both" else [args.mode]
+
+
+def add_energy(p, required: bool = False) -> None:
+    if required:
+        p.add_argument("--energy", required=True, metavar="TABLE", help="bundled energy table name or path")
+    else:
+        p.add_argument("--energy", default=DEFAULT_ENERGY, metavar="TABLE",
+                       help=f"bundled energy table name or path (default {DEFAULT_ENERGY})")
+
+
+def add_samples(p, default: int | None = None, what: str = "use the first N samples (default all)") -> None:
+    p.add_argument("--samples", type=int, default=default, help=what)
+
+
+def add_overrides(p) -> None:
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override an arch-spec field, e.g. --set mapping.zero_skipping=false (repeatable)")
+
+
+def add_json(p, what: str = "also write the result as JSON ('-' = stdout only)") -> None:
+    p.add_argument("--json", metavar="FILE|-", help=what)
+
+
+def add_plot(p, what: str, metavar: str = "FILE.png") -> None:
+    p.add_argument("--plot", metavar=metavar, help=what)
+
+
+def add_quiet(p, what: str = "no progress bar") -> None:
+    p.add_argument("--quiet", action="store_true", help=what)
+
+
+def check_positive(value: int | None, option: str) -> None:
+    """ParameterError unless ``value`` is None or >= 1."""
+    if value is not None and value < 1:
+        raise ParameterError(None, option, f"must be >= 1, got {value}")
+
+
+def check_png(value: str | None, option: str = "--plot") -> None:
+    """ParameterError unless ``value`` is None or names a .png file."""
+    if value and not value.lower().endswith(".png"):
+        raise ParameterError(None, option, f"expected a .png file name, got {value!r}")
+
+
+def parse_T(text: str) -> list[int]:
+    """'1-16' -> 1..16, '2,4,6' -> [2, 4, 6]; sorted, without repeats. ParameterError if bad."""
+    values: set[int] = set()
+    for part in text.split(","):
+        lo, sep, hi = part.strip().partition("-")
+        try:
+            a = int(lo)
+            b = int(hi) if sep else a
+        except ValueError:
+            raise ParameterError(None, "--T", f"expected a range like 1-16 or a list like 2,4,6, got {text!r}") from None
+        if a < 1 or b < 1:
+            raise ParameterError(None, "--T", f"time windows must be >= 1, got {part.strip()!r}")
+        if b < a:
+            raise ParameterError(None, "--T", f"empty range {part.strip()!r}")
+        values.update(range(a, b + 1))
+    return sorted(values)

@@ -1,0 +1,61 @@
+"""A trace's metadata and per-layer spike statistics (``run_sim.py inspect``), as a JSON-ready
+dict and as a terminal table."""
+
+from __future__ import annotations
+
+
+def inspect_trace(path: str, samples: int | None = None) -> dict:
+    """The metadata and per-layer statistics of a trace, as a JSON-ready dict."""
+    from sim.errors import ParameterError
+    from sim.trace import open_trace
+    from sim.trace.stats import layer_stats, network_spike_rate, rate_layers
+
+    with open_trace(path) as tr:
+        if samples is not None and not 1 <= samples <= tr.n_samples:
+            raise ParameterError(path, "--samples", f"must be in 1..{tr.n_samples}, got {samples}")
+        stats = layer_stats(tr, samples)
+        m = tr.meta
+        spiking = [s.name for s in stats if s.output == "spikes"]
+        return {
+            "trace": str(path),
+            "format_version": tr.format_version,
+            "model": m.model, "dataset": m.dataset, "T": m.T, "samples": m.n_samples,
+            "samples_read": stats[0].samples, "input_shape": list(m.input_shape),
+            "encoding": m.encoding, "neuron": m.neuron.to_dict(),
+            "ann_activation_bits": m.ann_activation_bits, "weight_bits": m.weight_bits,
+            "synthetic": m.synthetic, "recorder": m.recorder, "library_versions": m.library_versions,
+            "description": m.description,
+            "network_spike_rate": network_spike_rate(tr, stats),
+            "network_spike_rate_layers": rate_layers(tr),
+            "all_layers_spike_rate": network_spike_rate(tr, stats, spiking),
+            "spike_count": sum(s.spike_count for s in stats),
+            "layers": [s.to_row() for s in stats],
+        }
+
+
+def _fmt(x, pct=False) -> str:
+    if x is None:
+        return "-"
+    return f"{100 * x:.2f}%" if pct else str(x)
+
+
+def format_table(info: dict) -> str:
+    lines = [
+        f"trace    {info['trace']}",
+        f"model    {info['model']}  dataset {info['dataset']}  T={info['T']}  samples={info['samples']}"
+        f"{' (synthetic)' if info['synthetic'] else ''}",
+        f"neuron   {info['neuron']['type']} threshold={info['neuron']['threshold']} reset={info['neuron']['reset']}"
+        f"  encoding={info['encoding']}  ANN bits={info['ann_activation_bits']}  weight bits={info['weight_bits']}",
+    ]
+    head = f"{'layer':<10} {'kind':<8} {'input':<14} {'output':<14} {'fan-in':>7} {'spike rate':>10} {'density':>8} {'spikes':>12}"
+    lines += ["", head, "-" * len(head)]
+    for r in info["layers"]:
+        shape_in = "x".join(map(str, r["input_shape"]))
+        shape_out = "x".join(map(str, r["output_shape"]))
+        lines.append(f"{r['name']:<10} {r['kind']:<8} {shape_in:<14} {shape_out:<14} {r['fan_in']:>7} "
+                     f"{_fmt(r['spike_rate'], True):>10} {_fmt(r['activation_density'], True):>8} "
+                     f"{r['spike_count'] if r['output'] == 'spikes' else '-':>12}")
+    lines += ["", f"network spike rate (paper: spiking outputs except layer 1): {_fmt(info['network_spike_rate'], True)}"
+              f"   all spiking layers: {_fmt(info['all_layers_spike_rate'], True)}"
+              f"   over {info['samples_read']} sample(s)"]
+    return "\n".join(lines) + "\n"
