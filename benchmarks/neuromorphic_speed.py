@@ -69,8 +69,9 @@ def main() -> None:
                 s = load_arch_spec("neuromorphic", [f"mapping.partition={part}", f"mapping.placement={place}"])
                 nm = Neuromorphic(s, wl)
                 res = nm.run("snn", 1)
-                k_hops[(part, place)] = (nm.map.summary()["k_hop_static"], res.extra["noc"]["k_hop"],
-                                         nm.map.summary()["core_groups"], nm.map.n_segments)
+                summary = res.extra["mapping"]
+                k_hops[(part, place)] = (summary["k_hop_static"], res.extra["noc"]["k_hop"],
+                                         summary["core_groups"], summary["segments"])
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"trace                      {trace} ({n} samples, T={tr.T})")
     print(f"mapping build (once)       {build:.2f} s")

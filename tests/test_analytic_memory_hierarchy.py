@@ -116,10 +116,11 @@ def test_closed_form_counts_equal_the_simulators_with_a_small_buffer(data):
         try:
             reports = replay(tr, "memory_hierarchy", ["snn", "ann"], "paper_v1_45nm", overrides=opts,
                              progress=False)
-        except ParameterError:  # one channel's weights exceed the buffer: both must refuse
+        except ParameterError as refused:  # the buffer cannot hold one channel: both refuse, alike
             event("rejected")
-            with pytest.raises(ParameterError):
+            with pytest.raises(ParameterError) as closed_form:
                 predict_all(tr, opts, "snn")
+            assert str(closed_form.value) == str(refused)
             return
         for rep in reports:
             pred = predict_all(tr, opts, rep["mode"])

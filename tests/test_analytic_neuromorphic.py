@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 from sim.analytic import neuromorphic as nm
 from sim.analytic.closed_form import NONIDEAL_CAUSES
 from sim.analytic.layer_stats import compute_layers, trace_activation_bits, trace_event_stats
-from sim.analytic.neuromorphic_mapping import build
+from sim.analytic.neuromorphic_routes import part_figures
 from sim.arch.energy import load_energy_table
 from sim.arch.spec import load_arch_spec
 from sim.errors import ParameterError
+from sim.mapping.neuromorphic import build
 from sim.replay import replay
 from sim.trace import open_trace
 from sim.trace.shapes import model_layers
@@ -80,23 +81,25 @@ def test_route_figures_equal_a_brute_force_over_every_synapse(multicast):
                                            "components.neuron_memory.capacity_bytes=384",
                                            f"mapping.multicast={multicast}"])
     layers = compute_layers(model_layers("tiny", 2)[0])
-    mesh, groups, parts, configs = build(spec, layers, [None, 0, 1, 2, 3])
-    assert configs == 1 and len(parts) == len(layers)
-    for part in parts:
-        layer, gon = layers[part.index], groups[part.index].gon
+    mapping = build(spec, layers, [None, 0, 1, 2, 3])
+    groups, figures = mapping.groups, part_figures(mapping, multicast)
+    assert mapping.n_segments == 1 and len(figures) == len(layers)
+    for fig in figures:
+        part, k = fig.part, fig.part.layer_index
+        layer, gon = layers[k], groups[k].gon
         dests: dict[int, dict[int, int]] = {}
         for i, o in brute.synapses(layer):
             node = int(part.group_node[gon[o]])
             dests.setdefault(i, {})[node] = dests.get(i, {}).get(node, 0) + 1
         for i in range(layer.n_inputs):
-            src = 0 if part.index == 0 else int(parts[part.index - 1].group_node[groups[part.index - 1].gon[i]])
+            src = 0 if k == 0 else int(mapping.parts[k - 1].group_node[groups[k - 1].gon[i]])
             sx, sy = src % 3, src // 3
             d = dests.get(i, {})
-            assert part.synapses[i] == sum(d.values())
+            assert fig.synapses[i] == sum(d.values())
             if not multicast:
-                assert part.packets[i] == len(d)
-                assert part.hops_ew[i] == sum(abs(n % 3 - sx) for n in d)
-                assert part.hops_ns[i] == sum(abs(n // 3 - sy) for n in d)
+                assert fig.packets[i] == len(d)
+                assert fig.hops_ew[i] == sum(abs(n % 3 - sx) for n in d)
+                assert fig.hops_ns[i] == sum(abs(n // 3 - sy) for n in d)
                 continue
             links = set()  # the union of the XY paths, link by link
             for n in d:
@@ -109,9 +112,9 @@ def test_route_figures_equal_a_brute_force_over_every_synapse(multicast):
                     ny = y + (1 if n // 3 > y else -1)
                     links.add(((x, y), (x, ny)))
                     y = ny
-            assert part.packets[i] == (1 if d else 0)
-            assert part.hops_ew[i] == sum(1 for a, b in links if a[1] == b[1])
-            assert part.hops_ns[i] == sum(1 for a, b in links if a[0] == b[0])
+            assert fig.packets[i] == (1 if d else 0)
+            assert fig.hops_ew[i] == sum(1 for a, b in links if a[1] == b[1])
+            assert fig.hops_ns[i] == sum(1 for a, b in links if a[0] == b[0])
 
 
 def test_a_model_too_big_for_the_mesh_pages_its_weights_every_sample(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from sim.arch.energy import load_energy_table
 from sim.arch.spec import load_arch_spec
-from sim.architectures.base import address_bits
+from sim.mapping.encoding import address_bits
 from sim.architectures.neuromorphic import Neuromorphic
 from sim.errors import ParameterError, SpecError
 from sim.replay import replay
@@ -37,7 +37,8 @@ def simulate(trace_path, overrides, mode="snn", samples=None):
 
 def brute_noc(sim: Neuromorphic, trace_path, mode: str) -> dict[str, dict[str, int]]:
     """Per layer: packets and E-W / N-S flit hops, one event and one target at a time."""
-    mesh, m = sim.mesh, sim.map
+    m = sim.map
+    mesh = m.mesh
     out = {}
     with open_trace(trace_path) as tr:
         for part in m.parts:
@@ -56,7 +57,7 @@ def brute_noc(sim: Neuromorphic, trace_path, mode: str) -> dict[str, dict[str, i
                 src = lambda i: m.io_node  # noqa: E731
             graded = prod is None or mode == "ann"
             payload = (sim.d.input_bits if prod is None else sim.act_bits) if graded else 0
-            flits = -(-(mesh.address_bits + address_bits(layer.n_inputs) + payload) // mesh.flit_bits)
+            flits = -(-(mesh.header_bits + address_bits(layer.n_inputs) + payload) // mesh.flit_bits)
             c = out.setdefault(layer.name, {"packet": 0, "flit_hop_ew": 0, "flit_hop_ns": 0})
             for s in range(tr.n_samples):
                 if prod is None:
@@ -132,7 +133,7 @@ def test_smaller_cores_mean_more_cores_no_fewer_hops_and_the_same_synaptic_ops(t
                                                        "mapping.placement=row_major"])
         assert sim.map.n_segments == 1
         t = result.ledger.totals()
-        runs.append((sim.map.summary()["cores_used"], t["noc.flit_hop_ew"] + t["noc.flit_hop_ns"],
+        runs.append((result.extra["mapping"]["cores_used"], t["noc.flit_hop_ew"] + t["noc.flit_hop_ns"],
                      t["synapse_memory.weight_read"]))
     cores, hops, synops = zip(*runs)
     assert cores[0] < cores[1] < cores[2]

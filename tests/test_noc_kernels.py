@@ -7,9 +7,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.architectures.neuromorphic_mapping import LayerGroups, layer_routing
+from sim.architectures.neuromorphic_mapping import layer_routing
 from sim.engine.noc import Mesh
 from sim.kernels.noc import element_routes, hop_histogram, route_events, spike_indices
+from sim.mapping.neuromorphic import LayerGroups
 from sim.trace import LayerSpec
 from sim.trace.schema import conv_output_hw
 
@@ -38,7 +39,7 @@ def random_groups(layer, rng) -> LayerGroups:
     n = layer.n_neurons
     cuts = np.unique(rng.integers(1, n, size=rng.integers(0, min(n, 6)))) if n > 1 else np.array([], int)
     start = np.concatenate([[0], cuts, [n]]).astype(np.int64)
-    gon = np.repeat(np.arange(len(start) - 1, dtype=np.int32), np.diff(start))
+    gon = np.repeat(np.arange(len(start) - 1, dtype=np.int64), np.diff(start))  # the mapping's dtype
     return LayerGroups(layer, gon, np.zeros(len(start) - 1, dtype=np.int64))
 
 
@@ -61,7 +62,7 @@ def union_links(mesh, src, dests) -> set:
 def test_each_input_reaches_exactly_the_groups_of_its_targets(layer, seed):
     lg = random_groups(layer, np.random.default_rng(seed))
     r = layer_routing(lg)
-    gon = lg.group_of_neuron()
+    gon = lg.gon
     targets = targets_by_input(layer)
     for i in range(layer.n_inputs):
         p = r.pattern_of_input[i]
@@ -77,11 +78,11 @@ def test_each_input_reaches_exactly_the_groups_of_its_targets(layer, seed):
        multicast=st.booleans(), flits=st.integers(1, 3), T=st.integers(1, 3))
 def test_packets_hops_and_link_loads_equal_brute_force(layer, seed, width, height, multicast, flits, T):
     rng = np.random.default_rng(seed)
-    mesh = Mesh(width, height, 32, 1, 1)
+    mesh = Mesh(width, height, 1, 1)
     lg = random_groups(layer, rng)
     r = layer_routing(lg)
     # one group per core; groups beyond the mesh, and one more, sit in another segment (-1)
-    group_node = np.full(lg.n_groups, -1, dtype=np.int32)
+    group_node = np.full(lg.n_groups, -1, dtype=np.int64)
     k = min(lg.n_groups, mesh.n_nodes)
     group_node[:k] = rng.permutation(mesh.n_nodes)[:k]
     if lg.n_groups > 1:
@@ -90,11 +91,11 @@ def test_packets_hops_and_link_loads_equal_brute_force(layer, seed, width, heigh
     routes = element_routes(r.pattern_of_input, src, r.ptr, r.group, group_node, width, multicast)
     spikes = rng.random((T, layer.n_inputs)) < 0.5
     ptr, idx = spike_indices(np.packbits(spikes, axis=1, bitorder="little"), layer.n_inputs)
-    ev, pk, ew, ns, syn, longest, core_syn, core_pk, load = route_events(
+    ev, pk, ew, ns, syn, longest, core_syn, load = route_events(
         ptr, idx, r.pattern_of_input, src, r.ptr, r.group, r.syn, group_node, *routes, width,
         mesh.n_nodes, flits, multicast)
 
-    gon = lg.group_of_neuron()
+    gon = lg.gon
     targets = targets_by_input(layer)
     for t in range(T):
         want = dict(pk=0, ew=0, ns=0, syn=0, longest=0)
@@ -133,7 +134,7 @@ def test_packets_hops_and_link_loads_equal_brute_force(layer, seed, width, heigh
 
 
 def test_a_packet_routes_along_x_first_then_y():
-    mesh = Mesh(4, 3, 32, 1, 1)
+    mesh = Mesh(4, 3, 1, 1)
     # (0, 0) -> (2, 2): east twice from (0,0) and (1,0), then south twice from (2,0) and (2,1)
     assert mesh.route(0, mesh.node(2, 2)) == [4 * 0 + 0, 4 * 1 + 0, 4 * 2 + 2, 4 * 6 + 2]
     assert mesh.hops(mesh.node(3, 0), mesh.node(0, 2)) == 5
@@ -151,10 +152,10 @@ def test_spike_indices_list_the_set_bits_of_each_step(T, n, p, seed):
 
 def test_hop_histogram_counts_each_event_destination_pair_by_its_path_length():
     layer = LayerSpec("fc", "linear", (3,), (4,))
-    lg = LayerGroups(layer, np.array([0, 0, 1, 1], dtype=np.int32), np.zeros(2, dtype=np.int64))
+    lg = LayerGroups(layer, np.array([0, 0, 1, 1], dtype=np.int64), np.zeros(2, dtype=np.int64))
     r = layer_routing(lg)
-    mesh = Mesh(3, 3, 32, 1, 1)
-    group_node = np.array([mesh.node(1, 0), mesh.node(2, 2)], dtype=np.int32)
+    mesh = Mesh(3, 3, 1, 1)
+    group_node = np.array([mesh.node(1, 0), mesh.node(2, 2)], dtype=np.int64)
     src = np.zeros(3, dtype=np.int64)  # every input at (0, 0)
     hist = hop_histogram(np.array([2, 0, 1]), r.pattern_of_input, src, r.ptr, r.group, group_node, 3, 4)
     assert hist.tolist() == [0, 3, 0, 0, 3]  # 3 events each reach a core 1 hop and one 4 hops away

@@ -40,11 +40,6 @@ def checked_layers(spec, architecture: str, mode: str, layers, stats) -> list:
     return layers
 
 
-def address_bits(n: int) -> int:
-    """Bits of an address event naming one of n elements: ⌈log2 n⌉, at least 1."""
-    return max(1, (n - 1).bit_length())
-
-
 class TermLedger:
     """Counts of one layer built term by term: ``add(key, bits, cause=value, ...)``."""
 

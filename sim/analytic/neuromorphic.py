@@ -1,6 +1,7 @@
 """Closed form of the neuromorphic mesh (``neuromorphic``): every count of
-docs/architectures/neuromorphic.md from the mapping (:mod:`sim.analytic.neuromorphic_mapping`,
-static: geometry and spec only) and the trace's events.
+docs/architectures/neuromorphic.md from the shared mapping policy (:mod:`sim.mapping.neuromorphic`,
+static: geometry and spec only), its route figures enumerated in numpy
+(:mod:`sim.analytic.neuromorphic_routes`) and the trace's events.
 
 Traffic depends on *which* elements fire, not only how many, so the statistics here are per
 element: with c_i the events of input element i (spikes summed over steps and samples; for
@@ -17,15 +18,19 @@ DRAM between configurations) vanish when the model fits the mesh in one configur
 
 from __future__ import annotations
 
+import math
+
 from sim.analytic.closed_form import (
     Prediction,
     TermLedger,
-    address_bits,
     checked_layers,
     finish_layer,
 )
-from sim.analytic.layer_stats import LayerEventStats
-from sim.analytic.neuromorphic_mapping import PartFigures, build
+from sim.analytic.layer_stats import LayerEventStats, compute_layers
+from sim.analytic.neuromorphic_routes import PartFigures, part_figures
+from sim.errors import ParameterError
+from sim.mapping.encoding import address_bits
+from sim.mapping.neuromorphic import LayerGroups, MeshGeometry, build, neurons_per_core, partition_layers
 from sim.trace import LayerSpec
 
 ARCHITECTURE = "neuromorphic"
@@ -36,15 +41,16 @@ def _num(x):
     return int(x) if float(x).is_integer() and not isinstance(x, float) else float(x)
 
 
-def _part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, part: PartFigures, mesh, groups,
-          n_configs: int, mode: str, T: int, ab: int) -> None:
+def _part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, fig: PartFigures, mesh: MeshGeometry,
+          groups: LayerGroups, n_configs: int, mode: str, T: int, ab: int) -> None:
     d, n = spec.data, st.samples
     has_dram = "dram" in spec.components
     analog = st.analog_input
     snn = mode == "snn"
     graded = analog or not snn
     mb = d.membrane_bits if snn else d.psum_bits
-    N = part.neurons
+    part = fig.part
+    N = int(part.node_neurons.sum())
     spiking = l.output == "spikes"
     if n_configs > 1:  # every configuration pages its weights in, every sample
         words = int(groups.synapse_bits[part.g0:part.g1].sum()) // d.weight_bits
@@ -59,11 +65,12 @@ def _part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, part: PartFi
             led.add(f"dram.{'spike' if snn else 'activation'}_read", bits,
                     events_between_configurations=_num(c.sum()))
     payload = d.input_bits if analog else (0 if snn else ab)
-    flits = mesh.flits(l, payload)
-    led.add("noc.packet", flits * mesh.flit_bits, packet_per_destination=_num(c @ part.packets))
-    led.add("noc.flit_hop_ew", mesh.flit_bits, flit_hops=flits * _num(c @ part.hops_ew))
-    led.add("noc.flit_hop_ns", mesh.flit_bits, flit_hops=flits * _num(c @ part.hops_ns))
-    syn = _num(c @ part.synapses)
+    # a packet: destination router, the source element's address, the payload
+    flits = mesh.flits(mesh.header_bits + address_bits(l.n_inputs) + payload)
+    led.add("noc.packet", flits * mesh.flit_bits, packet_per_destination=_num(c @ fig.packets))
+    led.add("noc.flit_hop_ew", mesh.flit_bits, flit_hops=flits * _num(c @ fig.hops_ew))
+    led.add("noc.flit_hop_ns", mesh.flit_bits, flit_hops=flits * _num(c @ fig.hops_ns))
+    syn = _num(c @ fig.synapses)
     led.add("synapse_memory.weight_read", d.weight_bits, weight_per_synaptic_event=syn)
     if graded:
         acc = "current" if snn else "psum"
@@ -74,7 +81,7 @@ def _part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, part: PartFi
         led.add("neuron_memory.membrane_read", mb, integrate_per_synaptic_event=syn)
         led.add("neuron_memory.membrane_write", mb, integrate_per_synaptic_event=syn)
     out = st.per_element["spikes_out" if snn else "nonzero_out"]
-    fired = _num(out[part.neuron_mask].sum()) if spiking else 0
+    fired = _num(out[groups.neuron_mask(part.g0, part.g1)].sum()) if spiking else 0
     steps = T if snn else 1
     if snn:
         integrate = ({"integrate_current_per_neuron_step": n * T * N} if analog
@@ -109,22 +116,42 @@ def predict(spec, layers: list[LayerSpec], stats: list[LayerEventStats], T: int,
         raise ValueError("the neuromorphic closed form needs per-element statistics (trace_event_stats)")
     producers = [None if s.analog_input else i - 1 for i, s in enumerate(stats)]
     ab = spec.data.ann_bits(trace_act_bits)
-    mesh, groups, parts, n_configs = build(spec, layers, producers)
+    mapping = build(spec, layers, producers)
+    figures = part_figures(mapping, spec.mapping["multicast"])
+    n_configs, groups = mapping.n_segments, mapping.groups
     out = []
     for i, (l, st) in enumerate(zip(layers, stats)):
         led = TermLedger()
-        mine = [p for p in parts if p.index == i]
-        for p in mine:
-            _part(led, spec, l, st, p, mesh, groups[i], n_configs, mode, T, ab)
+        mine = [f for f in figures if f.part.layer_index == i]
+        for f in mine:
+            _part(led, spec, l, st, f, mapping.mesh, groups[i], n_configs, mode, T, ab)
         n = st.samples
         if mode == "snn":
             work = {"macs": st.ann_macs if st.analog_input else 0, "synaptic_ops": st.synaptic_events,
                     "spikes_in": st.spikes_in, "spikes_out": st.spikes_out, "neuron_updates": n * T * l.n_neurons}
         else:
             work = {"macs": st.ann_macs, "neuron_updates": n * l.n_neurons}
-        residency = {"configurations": n_configs, "cores": groups[i].n,
-                     "parts": [{"segment": p.segment, "groups": [p.g0, p.g1], "input_on_chip": p.input_on_chip,
-                                "output_off_chip": p.output_off_chip} for p in mine]}
+        residency = {"configurations": n_configs, "cores": groups[i].n_groups,
+                     "parts": [{"segment": f.part.segment, "groups": [f.part.g0, f.part.g1],
+                                "input_on_chip": f.part.input_on_chip, "output_off_chip": f.part.output_off_chip}
+                               for f in mine]}
         out.append(finish_layer(l.name, led, work, spec, table, residency))
     return Prediction(ARCHITECTURE, mode, stats[0].samples if stats else 0, T, ab, out,
                       None if table is None else table.name)
+
+
+def ideal_overrides(spec, layers: list[LayerSpec], T: int, trace_bits: int) -> list[str]:
+    """``--set`` overrides for the ideal assumptions: a mesh with a core for every neuron group
+    of ``layers`` (execution order; passthroughs are dropped, so compute layers or all of a
+    trace's layers give the same answer), so the model runs in one chip configuration (no
+    paging, no events through DRAM): the width kept, the height raised. NoC hops are part of
+    the architecture, not a departure from it, so they stay. ``T`` and ``trace_bits`` do not
+    change the partition. [] when the model already fits, or when not one neuron fits a core
+    (the simulator refuses that spec whatever the mesh, and says so)."""
+    try:
+        neurons_per_core(spec)
+    except ParameterError:
+        return []
+    noc = spec["noc"]
+    cores = sum(lg.n_groups for lg in partition_layers(spec, compute_layers(layers)))
+    return [f"components.noc.height={math.ceil(cores / noc.width)}"] if cores > noc.width * noc.height else []

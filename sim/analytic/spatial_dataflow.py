@@ -1,10 +1,11 @@
 """Closed form of the spatial dataflow (``spatial_dataflow``): every count of
 docs/architectures/spatial_dataflow.md from layer geometry, T, the arch spec and the per-layer
-statistics S, E, F, nnz, M (:mod:`sim.analytic.layer_stats`).
+statistics S, E, F, nnz, M (:mod:`sim.analytic.layer_stats`), and the placement policy shared
+with the simulator (:mod:`sim.mapping.spatial_dataflow`).
 
 Per layer, over n samples: N neurons, n_in inputs, n_w weights, w the interconnect word,
 ⌈b/w⌉ words per b-bit operand, h the hops from the producer's PE group, and the fold the
-layer runs in (placement, below). Weights stay resident, so the paper-ideal spec charges
+layer runs in (its PE group, :func:`sim.mapping.spatial_dataflow.place`). Weights stay resident, so the paper-ideal spec charges
 exactly one movement per synaptic event or non-zero MAC and 2 membrane accesses + 2 adds per
 neuron-step (the paper's per-event costs).
 
@@ -17,98 +18,30 @@ kernels or the workload.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 from sim.analytic.closed_form import (
     Prediction,
     TermLedger,
-    address_bits,
     checked_layers,
     finish_layer,
 )
-from sim.analytic.layer_stats import LayerEventStats, compute_layers
-from sim.errors import ParameterError
+from sim.analytic.layer_stats import LayerEventStats
+from sim.mapping.encoding import address_bits
+from sim.mapping.spatial_dataflow import Group, group_pes, place
 from sim.trace import LayerSpec
 
 ARCHITECTURE = "spatial_dataflow"
 
 
-@dataclass(frozen=True)
-class Placement:
-    """One layer's PE group: ``pes`` PEs from ``first_pe`` (boustrophedon order), ``hops``
-    from its producer's group (or PE 0), in fold ``fold``; ``fold_first`` / ``fold_last``:
-    it is the first / last layer of its fold; ``folds``: how many folds the model needs."""
-
-    pes: int
-    first_pe: int
-    state_bits: int
-    hops: int
-    fold: int
-    fold_first: bool
-    fold_last: bool
-    folds: int
-
-
-def _snake(index: int, cols: int) -> tuple[int, int]:
-    row, col = divmod(index, cols)
-    return row, (col if row % 2 == 0 else cols - 1 - col)
-
-
-def place(spec, layers: list[LayerSpec], mode: str, ideal: bool = False) -> list[Placement]:
-    """Placement rules of the doc: a group gets ⌈state bits / local memory bits⌉ PEs (at
-    least one); state = weights, plus membranes in SNN mode, plus layer 1's input current.
-    Groups fill the chip in layer order, a new fold starting where the next group does not
-    fit; ``balanced`` gives each fold's spare PEs one at a time to the group with the most
-    dense MACs per PE (ties: the earlier layer). ``ideal``: one fold, one hop per group."""
-    d = spec.data
-    rows, cols = spec["pe_array"].rows, spec["pe_array"].cols
-    chip, cap = rows * cols, spec["local_memory"].capacity_bytes * 8
-    layers = compute_layers(layers)
-    bits = []
-    for i, l in enumerate(layers):
-        b = l.n_weights * d.weight_bits
-        if mode == "snn":
-            b += l.n_neurons * d.membrane_bits + (l.n_neurons * d.psum_bits if i == 0 else 0)
-        bits.append(b)
-    need = [max(1, math.ceil(b / cap)) for b in bits]
-    if ideal:
-        return [Placement(g, 0, b, 1, 0, i == 0, i == len(layers) - 1, 1)
-                for i, (g, b) in enumerate(zip(need, bits))]
-    where = "components.pe_array"
-    for l, g in zip(layers, need):
-        if g > chip:
-            raise ParameterError(spec.path, where, f"layer {l.name} alone needs {g} PEs of {cap // 8} "
-                                 f"bytes to hold its state; the chip has {chip}")
-    if sum(need) > chip and spec.mapping["on_overflow"] == "error":
-        raise ParameterError(spec.path, where, f"the model does not fit on the chip: its layers need "
-                             f"{sum(need)} PEs, the chip has {chip}")
-    folds: list[list[int]] = [[]]
-    used = 0
-    for i, g in enumerate(need):
-        if used + g > chip:
-            folds.append([])
-            used = 0
-        folds[-1].append(i)
-        used += g
-    pes = list(need)
-    if spec.mapping["pe_allocation"] == "balanced":
-        for fold in folds:
-            for _ in range(chip - sum(need[i] for i in fold)):
-                best = max(fold, key=lambda i: (max(1, layers[i].dense_macs) / pes[i], -i))
-                pes[best] += 1
-    out = []
-    for f, fold in enumerate(folds):
-        start, prev = 0, (0, 0)
-        for i in fold:
-            centre = _snake(start + pes[i] // 2, cols)
-            hops = max(1, abs(centre[0] - prev[0]) + abs(centre[1] - prev[1]))
-            out.append(Placement(pes[i], start, bits[i], hops, f, i == fold[0], i == fold[-1], len(folds)))
-            start += pes[i]
-            prev = centre
+def _residency(g: Group) -> dict:
+    """A layer's placement as the prediction's ``residency`` (the group without its name)."""
+    out = asdict(g)
+    del out["layer"]
     return out
 
 
-def _deliver(led: TermLedger, spec, action: str, per_synapse, per_input, words: int, p: Placement,
+def _deliver(led: TermLedger, spec, action: str, per_synapse, per_input, words: int, p: Group,
              cause: str, has_w: bool):
     """One movement per synapse (``per_synapse``) or one multicast per input operand, of
     ``words`` interconnect words each; with ``per_hop`` every movement also pays h − 1 more
@@ -122,7 +55,7 @@ def _deliver(led: TermLedger, spec, action: str, per_synapse, per_input, words: 
     return per_synapse if multicast and has_w else 0
 
 
-def _fold_traffic(led: TermLedger, spec, l: LayerSpec, p: Placement, n_moves: int, bits: int, per_sample_weights: int):
+def _fold_traffic(led: TermLedger, spec, l: LayerSpec, p: Group, n_moves: int, bits: int, per_sample_weights: int):
     """Folding: every layer reloads its weights per sample; a fold's last layer writes its
     outputs to DRAM and the next fold's first layer reads them back."""
     wb = spec.data.weight_bits
@@ -135,7 +68,7 @@ def _fold_traffic(led: TermLedger, spec, l: LayerSpec, p: Placement, n_moves: in
             fold_boundary=n_moves * l.n_neurons if (p.fold + 1 < p.folds and p.fold_last) else 0)
 
 
-def _snn_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, p: Placement, T: int) -> dict:
+def _snn_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, p: Group, T: int) -> dict:
     d, n, m = spec.data, st.samples, spec.mapping
     mb, pb, ib, wb = d.membrane_bits, d.psum_bits, d.input_bits, d.weight_bits
     N, S, E, F = l.n_neurons, st.spikes_in, st.synaptic_events, st.spikes_out
@@ -170,7 +103,7 @@ def _snn_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, p: Plac
     return {"macs": macs, "synaptic_ops": E, "spikes_in": S, "spikes_out": F, "neuron_updates": steps}
 
 
-def _ann_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, p: Placement, ab: int) -> dict:
+def _ann_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, p: Group, ab: int) -> dict:
     d, n, m = spec.data, st.samples, spec.mapping
     N, spiking, has_w = l.n_neurons, l.output == "spikes", l.n_weights > 0
     zs = m["zero_skipping"]
@@ -205,6 +138,17 @@ def predict(spec, layers: list[LayerSpec], stats: list[LayerEventStats], T: int,
     for l, st, p in zip(layers, stats, place(spec, layers, mode, ideal)):
         led = TermLedger()
         work = _snn_layer(led, spec, l, st, p, T) if mode == "snn" else _ann_layer(led, spec, l, st, p, ab)
-        out.append(finish_layer(l.name, led, work, spec, table, asdict(p)))
+        out.append(finish_layer(l.name, led, work, spec, table, _residency(p)))
     return Prediction(ARCHITECTURE, mode, stats[0].samples if stats else 0, T, ab, out,
                       None if table is None else table.name)
+
+
+def ideal_overrides(spec, layers: list[LayerSpec], T: int, trace_bits: int) -> list[str]:
+    """``--set`` overrides that make ``spec`` satisfy ``predict(..., ideal=True)`` for these
+    layers: enough PE rows (the columns kept) for every group of either mode in one fold, and
+    no distance cost (``mapping.per_hop=false``); nothing already large enough is shrunk.
+    ``T`` and ``trace_bits`` do not change the placement."""
+    cols = spec["pe_array"].cols
+    need = max(sum(group_pes(spec, layers, mode)) for mode in ("snn", "ann"))
+    out = [f"components.pe_array.rows={math.ceil(need / cols)}"] if need > spec["pe_array"].rows * cols else []
+    return out + (["mapping.per_hop=false"] if spec.mapping["per_hop"] else [])

@@ -29,6 +29,10 @@ from sim.arch.checks import (
 from sim.errors import SpecError
 
 SCHEMA = "energy-table/1"
+
+#: The table of the paper's v1 constants (45 nm): the one the v1 closed form reads, and every
+#: command's default.
+PAPER_V1_TABLE = "paper_v1_45nm"
 ENERGY_DIR = Path(__file__).resolve().parents[2] / "arch_specs" / "energy"
 
 _TOP_REQUIRED = ("schema", "name", "description", "technology_nm", "sources", "entries")

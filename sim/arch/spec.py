@@ -85,6 +85,13 @@ class ArchSpec:
     def to_dict(self) -> dict:
         return copy.deepcopy(self.document)
 
+    def with_overrides(self, overrides: list[str]) -> "ArchSpec":
+        """This spec with ``key.path=value`` overrides applied to its validated document and
+        validated again, without reading its file."""
+        if not overrides:
+            return self
+        return parse_arch_spec(apply_overrides(self.document, overrides, self.path), self.path)
+
 
 def resolve_arch_spec(name_or_path: str | Path) -> Path:
     """A bare name (``memory_hierarchy``) means ``arch_specs/<name>.yaml``; else a path."""

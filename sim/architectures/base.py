@@ -1,19 +1,21 @@
-"""What every architecture returns from a replay: exact counts and simulated time."""
+"""What every architecture is and returns: the Architecture protocol, the sample-by-sample
+Session a replay drives, and the RunResult (exact counts and simulated time)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Protocol
 
 from sim.arch.registry import MODES
 from sim.engine import Ledger
 
+from sim.errors import ParameterError
+
 if TYPE_CHECKING:
     from sim.arch.spec import ArchSpec
-    from sim.workload import Workload
+    from sim.workload import SampleEvents, Workload
 
-__all__ = ["MODES", "Architecture", "RunResult", "address_bits", "split_evenly"]
+__all__ = ["MODES", "Architecture", "RunResult", "Session", "Simulator", "split_evenly"]
 
 
 @dataclass
@@ -39,22 +41,55 @@ class RunResult:
     extra: dict = field(default_factory=dict)
 
 
+class Session(Protocol):
+    """One (architecture, mode) replay in progress: ``add`` counts one decoded sample (samples
+    in order 0, 1, 2, ...), ``finish`` returns the result over every sample added."""
+
+    def add(self, events: "SampleEvents") -> None: ...
+
+    def finish(self) -> RunResult: ...
+
+
 class Architecture(Protocol):
     """What every simulator class a registry row names provides: built from a validated spec
     and a workload (static mapping checked then: ParameterError for a spec that cannot run
-    it), ``run`` replays the first ``samples`` samples in ``mode`` ("snn" or "ann") and
-    returns exact counts and simulated time; ``progress(n)`` is called as samples finish."""
+    it); ``start(mode)`` opens a :class:`Session` of mode "snn" or "ann" that a replay feeds
+    sample by sample, so one decoded sample serves every architecture and mode; ``run``
+    replays the first ``samples`` samples alone (``progress(n)`` as samples finish)."""
 
     name: str
 
     def __init__(self, spec: "ArchSpec", workload: "Workload") -> None: ...
 
+    def start(self, mode: str) -> Session: ...
+
     def run(self, mode: str, samples: int, progress: Callable[[int], None] | None = None) -> RunResult: ...
 
 
-def address_bits(n: int) -> int:
-    """Bits of an address-event naming one of ``n`` neurons."""
-    return max(1, math.ceil(math.log2(n))) if n > 1 else 1
+class Simulator:
+    """Base of the simulators: keeps the spec and workload, checks the mode, and runs a
+    session over the first samples. Subclasses implement ``_start(mode) -> Session``."""
+
+    name = ""
+
+    def __init__(self, spec: "ArchSpec", workload: "Workload"):
+        self.spec, self.wl, self.d = spec, workload, spec.data
+
+    def start(self, mode: str) -> Session:
+        if mode not in MODES:
+            raise ParameterError(None, "--mode", f"unknown mode {mode!r}")
+        return self._start(mode)
+
+    def _start(self, mode: str) -> Session:
+        raise NotImplementedError
+
+    def run(self, mode: str, samples: int, progress: Callable[[int], None] | None = None) -> RunResult:
+        session = self.start(mode)
+        for i in range(samples):
+            session.add(self.wl.sample(i))
+            if progress:
+                progress(1)
+        return session.finish()
 
 
 def split_evenly(total: int, parts: int) -> list[int]:

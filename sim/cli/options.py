@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+from sim.arch.energy import PAPER_V1_TABLE as DEFAULT_ENERGY
 from sim.errors import ParameterError
-
-DEFAULT_ENERGY = "paper_v1_45nm"
 
 
 def add_trace(p, nargs: str | None = None) -> None:

@@ -30,28 +30,16 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.arch.registry import architecture_names
+    from sim.replay import replay_document
+    from sim.report import csv_rows, format_report, is_priced, ratios, unpriced_text
     from sim.report.output import write_csv, write_json
-    from sim.replay import replay
-    from sim.arch.energy import load_energy_table
-    from sim.report import csv_rows, format_report, is_priced, ratios, require_priced, unpriced_text
-    from sim.trace import open_trace
 
-    modes = options.modes(args)
-    archs = architecture_names(args.arch)
-    reports = []
-    with open_trace(args.trace) as trace:
-        for arch in archs:
-            reports += replay(trace, arch, modes, args.energy, args.samples, args.overrides,
-                              progress=not args.quiet, partial=True)
-    require_priced(reports, load_energy_table(args.energy))
+    doc, reports = replay_document(args.trace, args.arch, options.modes(args), args.energy, args.samples,
+                                   args.overrides, progress=not args.quiet)
     for r in reports:
         if not is_priced(r):
             sys.stderr.write(f"warning: {unpriced_text(r)}; its counts are reported without energies\n")
-    doc = reports[0] if len(reports) == 1 else {"schema": reports[0]["schema"], "runs": reports,
-                                                "ratios": ratios(reports)}
-    show = not args.quiet and args.json != "-"
-    if show:
+    if not args.quiet and args.json != "-":
         for r in reports:
             sys.stdout.write(format_report(r) + "\n")
         for arch, r in ratios(reports).items():
@@ -61,10 +49,10 @@ def run(args: argparse.Namespace) -> int:
     if args.csv:
         write_csv([row for r in reports for row in csv_rows(r)], args.csv)
     if args.plot:
-        from sim.plots.noc import write_plots
         from sim.plots.energy import energy_plot_path, plot_energy_breakdown
+        from sim.plots.noc import write_plots
+
         priced = [r for r in reports if is_priced(r)]
         energy_png = plot_energy_breakdown(priced, energy_plot_path(args.plot), ratios(priced))
         write_plots(reports, energy_png.parent)
     return 0
-

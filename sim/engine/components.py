@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 
 import simpy
 
+#: Tiles staged in the buffer at once: the PE array computes one while the next loads from
+#: DRAM, so transfers overlap compute (double buffering; a constant of the design, not a spec field).
+DOUBLE_BUFFERED = 2
+
 
 class _Unit:
     def __init__(self, env: simpy.Environment, capacity: int):
@@ -95,14 +99,13 @@ class TilePipeline:
     computes tile i; write-backs share the DRAM channel with loads. Compute waiting for its
     data is a stall."""
 
-    def __init__(self, dram: Dram, sram: Sram, pe: PEArray, buffers: int = 2):
+    def __init__(self, dram: Dram, sram: Sram, pe: PEArray):
         self.env = dram.env
         self.dram, self.sram, self.pe = dram, sram, pe
-        self.buffers = buffers
 
     def run(self, tiles: list[Tile]) -> PipelineStats:
         env = self.env
-        store = simpy.Store(env, capacity=self.buffers)
+        store = simpy.Store(env, capacity=DOUBLE_BUFFERED)
         stats = PipelineStats()
         start = env.now
 

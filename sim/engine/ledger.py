@@ -10,15 +10,13 @@ from collections import defaultdict
 
 
 class Ledger:
-    """Exact counts per (layer, component, action), optionally per time step."""
+    """Exact counts per (layer, component, action)."""
 
-    def __init__(self, by_step: bool = False):
+    def __init__(self):
         self.counts: dict[tuple[str, str, str], int] = defaultdict(int)
         self.bits: dict[tuple[str, str, str], int] = {}
-        self.by_step = by_step
-        self.step_counts: dict[tuple[str, str, str, int], int] = defaultdict(int)
 
-    def add(self, layer: str, component: str, action: str, count, bits: int, step: int | None = None) -> None:
+    def add(self, layer: str, component: str, action: str, count, bits: int) -> None:
         """Record ``count`` actions of ``bits`` bits each. Zero counts are recorded too, so a
         report lists every action an architecture can perform."""
         count = int(count)
@@ -29,14 +27,6 @@ class Ledger:
         if old != int(bits):
             raise ValueError(f"{layer}/{component}.{action}: width changed from {old} to {bits} bits")
         self.counts[key] += count
-        if self.by_step and step is not None:
-            self.step_counts[(*key, int(step))] += count
-
-    def merge(self, other: "Ledger") -> None:
-        for key, n in other.counts.items():
-            self.add(*key, n, other.bits[key])
-        for key, n in other.step_counts.items():
-            self.step_counts[key] += n
 
     def layers(self) -> list[str]:
         seen: dict[str, None] = {}

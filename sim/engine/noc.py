@@ -4,7 +4,7 @@ time steps simulated as simpy transactions.
 A W x H mesh of routers, one core per router. Node ``n`` is at ``(n % W, n // W)``; the
 directed link ``4 * n + d`` leaves node n towards east (d=0), west (1), south (2), north (3).
 Packets are routed dimension-ordered: along x first, then along y. The per-event counting
-lives in sim.kernels.noc; this module turns one step's loads into cycles.
+lives in sim.kernels.noc; this module turns one step's loads (flits per link) into cycles.
 
 A time step is three transactions per core set (the cores of one layer): integrate the
 arriving events (synaptic ops, overlapping the network's delivery), wait until the network
@@ -18,19 +18,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 import simpy
-
-DIRECTIONS = ("east", "west", "south", "north")
 
 
 @dataclass(frozen=True)
 class Mesh:
-    """Geometry and link parameters of a W x H mesh."""
+    """Link timing of a W x H mesh: bandwidth (flits per cycle per link), router latency
+    (cycles per hop), and the XY routes whose links carry the flits. Packet sizes (flit width,
+    header bits) belong to the mapping's geometry (sim.mapping.neuromorphic.MeshGeometry)."""
 
     width: int
     height: int
-    flit_bits: int
     link_flits_per_cycle: int
     router_latency_cycles: int
 
@@ -67,19 +65,6 @@ class Mesh:
             links.append(4 * self.node(x, y) + d)
             y += 1 if d == 2 else -1
         return links
-
-    @property
-    def address_bits(self) -> int:
-        """Header bits naming a destination router: its x and its y."""
-        return max(1, math.ceil(math.log2(self.width))) + max(1, math.ceil(math.log2(self.height)))
-
-    def flits(self, packet_bits: int) -> int:
-        """Flits of one packet of ``packet_bits`` bits (header included)."""
-        return max(1, math.ceil(packet_bits / self.flit_bits))
-
-    def link_grid(self, load: np.ndarray) -> np.ndarray:
-        """Per-link values [4 * n_nodes] as [4, height, width] (direction, y, x)."""
-        return np.asarray(load).reshape(self.height, self.width, 4).transpose(2, 0, 1)
 
 
 @dataclass

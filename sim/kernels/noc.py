@@ -190,9 +190,9 @@ def route_events(ptr, idx, pattern_of_input, src_node, pat_ptr, pat_group, pat_s
     """Traffic and core work of the active input elements ``idx[ptr[t]:ptr[t+1]]`` per step.
 
     Returns per step (int64 [T] each): events, packets, east-west hops, north-south hops,
-    synaptic ops, longest path (hops); per step and node: synaptic ops and packets received
-    (int64 [T, n_nodes]); per step and directed link: flits (int64 [T, 4 * n_nodes]).
-    Hop counts are per packet (multiply by flits for flit-hops).
+    synaptic ops, longest path (hops); per step and node: synaptic ops (int64 [T, n_nodes]);
+    per step and directed link: flits (int64 [T, 4 * n_nodes]). Hop counts are per packet
+    (multiply by flits for flit-hops).
     """
     T = ptr.shape[0] - 1
     events = np.zeros(T, dtype=np.int64)
@@ -202,7 +202,6 @@ def route_events(ptr, idx, pattern_of_input, src_node, pat_ptr, pat_group, pat_s
     synops = np.zeros(T, dtype=np.int64)
     longest = np.zeros(T, dtype=np.int64)
     core_syn = np.zeros((T, n_nodes), dtype=np.int64)
-    core_pkts = np.zeros((T, n_nodes), dtype=np.int64)
     load = np.zeros((T, 4 * n_nodes), dtype=np.int64)
     mark = np.full(4 * n_nodes, -1, dtype=np.int64)
     stamp = 0
@@ -222,11 +221,10 @@ def route_events(ptr, idx, pattern_of_input, src_node, pat_ptr, pat_group, pat_s
                 if d < 0:
                     continue
                 core_syn[t, d] += pat_syn[j]
-                core_pkts[t, d] += 1
                 synops[t] += pat_syn[j]
                 _walk(sx, sy, d % width, d // width, width, flits, load, stamp if multicast else -1, mark, t)
             stamp += 1
-    return events, packets, ew, ns, synops, longest, core_syn, core_pkts, load
+    return events, packets, ew, ns, synops, longest, core_syn, load
 
 
 @njit(cache=True)

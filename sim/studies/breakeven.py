@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.arch.energy import PAPER_V1_TABLE as DEFAULT_ENERGY
+
 SCHEMA = "snn-energy-breakeven/1"
 GRID = 4001  # rates on which the closed-form g(r) is scanned for sign changes
 
@@ -103,17 +105,18 @@ class SimulatedEnergies:
     """E_SNN and E_ANN per sample (pJ) of every architecture at a spike rate, from synthetic
     traces written into ``workdir``; each rate is simulated once and cached."""
 
-    def __init__(self, model: str, T: int, archs: list[str], energy: str, samples: int, seed: int,
+    def __init__(self, model: str, T: int, specs: list, table, samples: int, seed: int,
                  workdir: Path, progress: bool):
         from sim.trace.shapes import model_layers
 
         self.layers, self.input_shape = model_layers(model, T)
-        self.model, self.T, self.archs, self.energy = model, T, archs, energy
+        self.model, self.T, self.specs, self.table = model, T, specs, table
+        self.archs = [s.name for s in specs]
         self.samples, self.seed, self.dir, self.progress = samples, seed, workdir, progress
         self.cache: dict[float, dict[str, tuple[float, float]]] = {}
 
     def at(self, rate: float) -> dict[str, tuple[float, float]]:
-        from sim.replay import replay
+        from sim.replay import replay_specs
         from sim.trace import open_trace
         from sim.trace.synthetic import write_synthetic_trace
 
@@ -122,11 +125,10 @@ class SimulatedEnergies:
             path = self.dir / f"{self.model}_T{self.T}_r{rate:.9f}.h5"
             write_synthetic_trace(path, self.layers, self.input_shape, model=self.model, T=self.T,
                                   n_samples=self.samples, rate=rate, seed=self.seed, with_weights=False)
-            out = {}
-            with open_trace(path) as tr:
-                for arch in self.archs:
-                    snn, ann = replay(tr, arch, ["snn", "ann"], self.energy, progress=False)
-                    out[arch] = (snn["energy_pj"]["total"] / self.samples, ann["energy_pj"]["total"] / self.samples)
+            with open_trace(path) as tr:  # every architecture from one decode of each sample
+                reports = replay_specs(tr, self.specs, ["snn", "ann"], self.table, progress=False)
+            e = {(r["arch"]["name"], r["mode"]): r["energy_pj"]["total"] / self.samples for r in reports}
+            out = {arch: (e[(arch, "snn")], e[(arch, "ann")]) for arch in self.archs}
             path.unlink()
             self.cache[rate] = out
             if self.progress:
@@ -196,7 +198,7 @@ def _points(sim: SimulatedEnergies, arch: str) -> list[dict]:
 
 
 def run_breakeven(Ts: list[int], arch: str = "all", model: str = "vgg16", samples: int = 1,
-                  energy: str = "paper_v1_45nm", seed: int = 0, tol: float = 0.002,
+                  energy: str = DEFAULT_ENERGY, seed: int = 0, tol: float = 0.002,
                   progress: bool = True) -> dict:
     """The break-even document (schema :data:`SCHEMA`): per architecture and T, the simulated
     s*, the per-architecture closed form's s* and the paper's v1 s* (where it has one)."""
@@ -227,7 +229,7 @@ def run_breakeven(Ts: list[int], arch: str = "all", model: str = "vgg16", sample
     with tempfile.TemporaryDirectory(prefix="breakeven_") as tmp:
         for T in Ts:
             layers, _ = model_layers(model, T)
-            sim = SimulatedEnergies(model, T, [s.name for s in specs], energy, samples, seed, Path(tmp), progress)
+            sim = SimulatedEnergies(model, T, specs, table, samples, seed, Path(tmp), progress)
             for spec in specs:
                 lines = closed_form_lines(spec, layers, T, table)
                 cf = closed_form_break_even(lines, T)

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from sim.arch.spec import load_arch_spec, parse_override, resolve_arch_spec
+from sim.analytic.paper_v1 import PAPER_SPIKE_RATE
 from sim.errors import ParameterError
 
 TRACE_KEYS = ("trace.T", "trace.rate")
@@ -218,7 +219,7 @@ def execute_sweep(trace: str, arch: str, grid_items: list[str], modes: list[str]
         if tp:
             n = samples or base_meta.n_samples
             path = str(synthetic_trace_for(out_dir, base_meta, tp.get("T", base_meta.T),
-                                           tp.get("rate", 0.0757), n))
+                                           tp.get("rate", PAPER_SPIKE_RATE), n))
         jobs.append((pid, p, path))
     manifest = {"schema": "snn-energy-sweep/1", "trace": str(trace), "arch": arch, "modes": modes,
                 "energy_table": energy, "samples": samples, "grid": [[k, v] for k, v in grid],

@@ -18,83 +18,20 @@ port and bank contention) are reported as information.
 
 from __future__ import annotations
 
-import math
-
+from sim.arch.energy import PAPER_V1_TABLE as DEFAULT_ENERGY
 from sim.arch.registry import CAUSES
 
 SCHEMA = "snn-energy-validation/1"
-
-# --- the ideal assumptions as arch-spec overrides ---------------------------------------------
-def _mh_ideal(spec, layers, T: int, trace_bits: int) -> list[str]:
-    """A global buffer that holds, for every layer, its events, all its weights and (SNN) all
-    its membranes at once; under SNN ``time_major`` every layer's weights and membranes beside
-    the largest layer's events (the residency rules of docs/architectures/memory_hierarchy.md)."""
-    from sim.analytic import memory_hierarchy as mh
-    d, loop = spec.data, spec.mapping["loop_order"]
-    ab = d.ann_bits(trace_bits)
-    need = 0
-    for mode in ("snn", "ann"):
-        io = [mh.event_bits(l, i == 0, mode, T, loop, ab, d.input_bits) for i, l in enumerate(layers)]
-        state = []
-        for l in layers:
-            K, P = mh.channels_pixels(l)
-            w = K * (l.n_weights // K) * d.weight_bits
-            state.append(w + (K * P * d.membrane_bits if mode == "snn" else 0))
-        if mode == "snn" and loop == "time_major":
-            need = max(need, max(io) + sum(state))
-        else:
-            need = max(need, max(e + s for e, s in zip(io, state)))
-    buf = spec["global_buffer"]
-    if need <= buf.capacity_bytes * 8:
-        return []
-    unit = math.lcm(8, buf.width_bits)  # a whole number of bytes and of buffer words
-    return [f"components.global_buffer.capacity_bytes={math.ceil(need / unit) * unit // 8}"]
-
-
-def _sd_ideal(spec, layers, T: int, trace_bits: int) -> list[str]:
-    """One fold (enough PE rows for every group of both modes, the columns kept) and no
-    distance cost (``per_hop: false``): the ``ideal`` of :func:`sim.analytic.spatial_dataflow.place`."""
-    d = spec.data
-    cap = spec["local_memory"].capacity_bytes * 8
-    rows, cols = spec["pe_array"].rows, spec["pe_array"].cols
-    need = 0
-    for mode in ("snn", "ann"):
-        total = 0
-        for i, l in enumerate(layers):
-            b = l.n_weights * d.weight_bits
-            if mode == "snn":
-                b += l.n_neurons * d.membrane_bits + (l.n_neurons * d.psum_bits if i == 0 else 0)
-            total += max(1, math.ceil(b / cap))
-        need = max(need, total)
-    out = [f"components.pe_array.rows={math.ceil(need / cols)}"] if need > rows * cols else []
-    return out + (["mapping.per_hop=false"] if spec.mapping["per_hop"] else [])
-
-
-def _nm_ideal(spec, layers, T: int, trace_bits: int) -> list[str]:
-    """A mesh with a core for every neuron group, so the model runs in one chip configuration
-    (no paging, no events through DRAM): the width kept, the height raised. NoC hops are part
-    of the architecture, not a departure from it, so they stay."""
-    from sim.analytic.neuromorphic_mapping import partition
-
-    noc, d, m = spec["noc"], spec.data, spec.mapping
-    per_core = spec["neuron_memory"].capacity_bytes * 8 // max(d.membrane_bits, d.psum_bits)
-    if per_core < 1:
-        return []  # the simulator refuses this spec whatever the mesh; let it say so
-    syn = spec["synapse_memory"].capacity_bytes * 8
-    cores = sum(partition(l, per_core, syn, d.weight_bits, m["weight_sharing"], m["partition"], spec.path).n
-                for l in layers)
-    return [f"components.noc.height={math.ceil(cores / noc.width)}"] if cores > noc.width * noc.height else []
-
-
-_IDEAL = {"memory_hierarchy": _mh_ideal, "spatial_dataflow": _sd_ideal, "neuromorphic": _nm_ideal}
 
 
 def ideal_overrides(spec, layers, T: int, trace_bits: int) -> list[str]:
     """``--set`` overrides that make ``spec`` satisfy its closed form's ideal assumptions for
     these layers (nothing that is already large enough is shrunk)."""
     from sim.analytic.layer_stats import compute_layers
+    from sim.arch.registry import arch_kind
 
-    return _IDEAL[spec.architecture](spec, compute_layers(layers), T, trace_bits)
+    return arch_kind(spec.architecture).closed_form_module().ideal_overrides(spec, compute_layers(layers), T,
+                                                                           trace_bits)
 
 
 # --- comparing one run ------------------------------------------------------------------------
@@ -174,7 +111,7 @@ def compare_run(report: dict, pred, table) -> dict:
 
 
 def run_validation(trace_path: str, arch: str = "all", ideal: bool = False, samples: int | None = None,
-                   energy: str = "paper_v1_45nm", overrides: list[str] | None = None,
+                   energy: str = DEFAULT_ENERGY, overrides: list[str] | None = None,
                    progress: bool = True, paper: bool = True) -> dict:
     """The validation document of one trace (schema :data:`SCHEMA`). ``ok`` is False when a
     term disagrees: with ``ideal``, any non-zero residual; otherwise any unexplained one."""
@@ -182,41 +119,42 @@ def run_validation(trace_path: str, arch: str = "all", ideal: bool = False, samp
     from sim.analytic.layer_stats import trace_activation_bits, trace_event_stats
     from sim.arch.energy import load_energy_table
     from sim.arch.spec import load_arch_spec
-    from sim.replay import check_samples, replay, trace_info
+    from sim.replay import check_samples, replay_specs, trace_info
     from sim.trace import open_trace
 
     overrides = list(overrides or [])
     table = load_energy_table(energy)
-    names = architecture_names(arch)
-    runs, reports, specs = [], [], {}
+    runs, reports, specs, chosen = [], [], {}, []
     with open_trace(trace_path) as tr:
         n = check_samples(tr, samples)
         stats = trace_event_stats(tr, n)
         t_bits = trace_activation_bits(tr)
-        for name in names:
+        for name in architecture_names(arch):
             base = load_arch_spec(name, overrides)
             forced = ideal_overrides(base, tr.layers, tr.T, t_bits) if ideal else []
-            spec = load_arch_spec(name, [*overrides, *forced]) if forced else base
+            spec = base.with_overrides(forced)
             specs[spec.name] = {"architecture": spec.architecture, "forced_overrides": forced}
+            chosen.append((spec, forced))
+        replayed = replay_specs(tr, [s for s, _ in chosen], ["snn", "ann"], table, n, progress=progress)
+        for rep, (spec, forced) in zip(replayed, [c for c in chosen for _ in ("snn", "ann")]):
             cf = arch_kind(spec.architecture).closed_form_module()
-            for rep in replay(tr, name, ["snn", "ann"], energy, n, [*overrides, *forced], progress=progress):
-                pred = cf.predict(spec, tr.layers, stats, tr.T, rep["mode"], t_bits, table)
-                run = compare_run(rep, pred, table)
-                run["forced_overrides"] = forced
-                bad = run["summary"]["with_residual"] if ideal else run["summary"]["unexplained"]
-                run["agree"] = bad == 0
-                runs.append(run)
-                reports.append(rep)
+            pred = cf.predict(spec, tr.layers, stats, tr.T, rep["mode"], t_bits, table)
+            run = compare_run(rep, pred, table)
+            run["forced_overrides"] = forced
+            bad = run["summary"]["with_residual"] if ideal else run["summary"]["unexplained"]
+            run["agree"] = bad == 0
+            runs.append(run)
+            reports.append(rep)
         doc = {"schema": SCHEMA, "trace": trace_info(tr, n), "ideal": ideal, "energy_table": table.name,
                "overrides": overrides, "archs": specs,
                "rule": ("--ideal: every counted term must equal the ideal closed form exactly" if ideal else
                         "every residual (counted - ideal closed form) must be explained by named causes"),
                "runs": runs, "ratios": _ratios(runs), "ok": all(r["agree"] for r in runs)}
         if paper:
-            from sim.validation.paper import paper_comparison
+            from sim.validation.paper import V1_TABLE, paper_comparison
 
             nonideal = ({(r["architecture"], r["mode"]): sum(r["energy_pj"]["causes"].values()) for r in runs}
-                        if table.name == "paper_v1_45nm" else None)
+                        if table.name == V1_TABLE else None)
             doc["paper_v1"] = paper_comparison(tr, stats, reports, nonideal)
     return doc
 

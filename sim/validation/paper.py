@@ -29,7 +29,7 @@ from dataclasses import replace
 
 import numpy as np
 
-V1_TABLE = "paper_v1_45nm"
+from sim.arch.energy import PAPER_V1_TABLE as V1_TABLE
 
 
 def trace_averages(trace, stats) -> dict:

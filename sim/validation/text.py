@@ -39,7 +39,7 @@ def format_text(doc: dict, all_terms: bool = False) -> str:
                     causes += (", " if causes else "") + f"UNEXPLAINED {_si(r['unexplained'])}"
                 lines.append(f"  {r['layer']:<9}{r['term']:<38}{_si(r['counted']):>12}{_si(r['predicted']):>12}"
                              f"{_si(r['residual']):>12}{_rel(r['relative_residual']):>9}  {causes}")
-        lines.append(f"  totals: " + "; ".join(
+        lines.append("  totals: " + "; ".join(
             f"{k} {_si(t['counted'])}" + (f" (pred {_si(t['predicted'])}, {_rel(t['relative_residual'])})"
                                          if t["residual"] else "")
             for k, t in run["totals"].items() if t["counted"] or t["predicted"]))

@@ -1,0 +1,345 @@
+"""The neuromorphic mapping policy: how a workload's compute layers land on a W x H mesh of
+cores. Each layer's neurons are partitioned into groups that fit one core's neuron and
+synapse memories, consecutive layers are packed into chip configurations (segments) of at
+most W·H groups, and each segment's groups are placed on mesh nodes.
+
+Everything here is static (layer geometry and arch spec, never the events) and is the one
+implementation both the simulator (sim.architectures.neuromorphic) and the closed form
+(sim.analytic.neuromorphic) use; each adds its own route figures on top (numba kernels and
+a numpy enumeration respectively). docs/architectures/neuromorphic.md states every rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.arch.spec import ArchSpec
+from sim.errors import ParameterError
+from sim.mapping.encoding import address_bits
+from sim.trace import LayerSpec
+
+@dataclass(frozen=True)
+class MeshGeometry:
+    """A W x H mesh, one core per router; node ``n`` sits at ``(n % W, n // W)``."""
+
+    width: int
+    height: int
+    flit_bits: int
+
+    @property
+    def n_nodes(self) -> int:
+        return self.width * self.height
+
+    def node(self, x, y):
+        """Node id of router (x, y) (ints or arrays)."""
+        return y * self.width + x
+
+    def xy(self, node):
+        """(x, y) of a node id (an int or an array)."""
+        return node % self.width, node // self.width
+
+    @property
+    def header_bits(self) -> int:
+        """Bits of a packet's destination header: the router's x and y, ⌈log2 W⌉ + ⌈log2 H⌉
+        (each at least 1)."""
+        return address_bits(self.width) + address_bits(self.height)
+
+    def flits(self, packet_bits: int) -> int:
+        """Flits of one packet of ``packet_bits`` bits (header included): at least one."""
+        return max(1, -(-packet_bits // self.flit_bits))
+
+
+def mesh_geometry(spec: ArchSpec) -> MeshGeometry:
+    """The mesh of ``spec``'s ``noc`` component."""
+    noc = spec["noc"]
+    return MeshGeometry(noc.width, noc.height, noc.flit_bits)
+
+
+def neurons_per_core(spec: ArchSpec) -> int:
+    """Neurons one core holds: neuron memory bits over the wider state (membrane or psum), so
+    the SNN and its ANN twin share one mapping. ParameterError when not even one fits."""
+    d = spec.data
+    state_bits = max(d.membrane_bits, d.psum_bits)
+    n = spec["neuron_memory"].capacity_bytes * 8 // state_bits
+    if n < 1:
+        raise ParameterError(spec.path, "components.neuron_memory.capacity_bytes",
+                             f"{spec['neuron_memory'].capacity_bytes} bytes cannot hold one neuron's "
+                             f"{state_bits}-bit state")
+    return n
+
+
+def synapse_bits_per_core(spec: ArchSpec) -> int:
+    """Weight bits one core's synapse memory stores."""
+    return spec["synapse_memory"].capacity_bytes * 8
+
+
+def io_node(spec: ArchSpec, mesh: MeshGeometry) -> int:
+    """Node where off-chip input enters (mapping.io_x, io_y); ParameterError off the mesh."""
+    m = spec.mapping
+    if not (m["io_x"] < mesh.width and m["io_y"] < mesh.height):
+        raise ParameterError(spec.path, "mapping.io_x", f"I/O port ({m['io_x']}, {m['io_y']}) is "
+                             f"outside the {mesh.width}x{mesh.height} mesh")
+    return mesh.node(m["io_x"], m["io_y"])
+
+
+@dataclass
+class LayerGroups:
+    """A layer's neurons split into groups, one group per core.
+
+    ``gon[n]`` (int64) is the group of flat (C-order) neuron n; ``synapse_bits[g]`` (int64)
+    the weights group g stores (each output channel's kernel once with weight sharing, else
+    one weight per synapse)."""
+
+    layer: LayerSpec
+    gon: np.ndarray
+    synapse_bits: np.ndarray
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.synapse_bits)
+
+    def neurons(self) -> np.ndarray:
+        """Neurons per group, int64 [n_groups]."""
+        return np.bincount(self.gon, minlength=self.n_groups)
+
+    def neuron_mask(self, g0: int, g1: int) -> np.ndarray:
+        """Which neurons belong to groups g0:g1, bool [n_neurons]."""
+        return (self.gon >= g0) & (self.gon < g1)
+
+
+def conv_view(layer: LayerSpec) -> tuple:
+    """Layer geometry as a grouped conv: (in_c, in_h, in_w, out_h, out_w, kernel, stride,
+    padding, conv_groups, out_channels_per_group). Linear = 1x1 conv of a 1x1 map; average
+    pooling = one output channel per input channel."""
+    if layer.kind == "linear":
+        return layer.n_inputs, 1, 1, 1, 1, (1, 1), (1, 1), (0, 0), 1, layer.output_shape[0]
+    c, h, w = layer.input_shape
+    oc, oh, ow = layer.output_shape
+    if layer.kind == "avgpool":
+        return c, h, w, oh, ow, layer.kernel, layer.stride, layer.padding, c, 1
+    return c, h, w, oh, ow, layer.kernel, layer.stride, layer.padding, layer.groups, oc // layer.groups
+
+
+def partition(layer: LayerSpec, neurons_per_core: int, synapse_bits_per_core: int, weight_bits: int,
+              weight_sharing: bool, order: str, spec_path) -> LayerGroups:
+    """Groups that fit one core: at most ``neurons_per_core`` neurons whose weights fit the
+    synapse memory. ParameterError when one neuron's fan-in alone does not fit.
+
+    channel_major: contiguous runs of the C-order neurons (whole channels first), cut at the
+    neuron limit and where the channels' kernels fill the synapse memory.
+    spatial: output channels are split into as few equal blocks as the synapse memory
+    needs, and each block into near-equal runs of pixel-major (y, x, channel) neurons, so a
+    group is a spatial tile of a channel block and a conv input reaches only the tiles
+    around it.
+    """
+    n, channels = layer.n_neurons, layer.output_shape[0]
+    pix = n // channels
+    per_unit = layer.fan_in * weight_bits  # one output channel's kernel, or one neuron's fan-in
+    if per_unit > synapse_bits_per_core:
+        raise ParameterError(spec_path, "components.synapse_memory.capacity_bytes",
+                             f"{synapse_bits_per_core // 8} bytes cannot hold the {layer.fan_in} "
+                             f"weights of one neuron of layer {layer.name}")
+    units = synapse_bits_per_core // per_unit
+    cap = neurons_per_core if weight_sharing else min(neurons_per_core, units)
+    if order == "spatial":
+        n_blocks = -(-channels // units) if weight_sharing else 1
+        bounds = np.linspace(0, channels, n_blocks + 1).round().astype(np.int64)
+        gon = np.empty((channels, pix), dtype=np.int64)
+        bits, g = [], 0
+        for c0, c1 in zip(bounds[:-1], bounds[1:]):
+            size = (c1 - c0) * pix
+            k = -(-size // cap)
+            # pixel-major position of each neuron of the block, cut into k near-equal runs
+            pos = np.arange(pix)[None, :] * (c1 - c0) + np.arange(c1 - c0)[:, None]
+            cuts = np.linspace(0, size, k + 1).round().astype(np.int64)
+            block = np.searchsorted(cuts, pos, side="right") - 1
+            gon[c0:c1] = g + block
+            for j in range(k):
+                members = block == j
+                chans = int(members.any(axis=1).sum())
+                bits.append((chans if weight_sharing else int(members.sum())) * per_unit)
+            g += k
+        return LayerGroups(layer, gon.reshape(-1), np.array(bits, dtype=np.int64))
+    starts, bits = [0], []
+    a = 0
+    while a < n:
+        if weight_sharing:
+            b = min(n, a + cap, (a // pix + units) * pix)
+            bits.append(((b - 1) // pix - a // pix + 1) * per_unit)
+        else:
+            b = min(n, a + cap)
+            bits.append((b - a) * per_unit)
+        starts.append(b)
+        a = b
+    gon = np.repeat(np.arange(len(bits), dtype=np.int64), np.diff(starts))
+    return LayerGroups(layer, gon, np.array(bits, dtype=np.int64))
+
+
+def partition_layers(spec: ArchSpec, layers: list[LayerSpec]) -> list[LayerGroups]:
+    """:func:`partition` of every layer with ``spec``'s core capacities and mapping options."""
+    per_core, syn_bits, m = neurons_per_core(spec), synapse_bits_per_core(spec), spec.mapping
+    return [partition(l, per_core, syn_bits, spec.data.weight_bits, m["weight_sharing"], m["partition"],
+                      spec.path) for l in layers]
+
+
+def segments(n_groups: list[int], n_cores: int) -> list[list[tuple[int, int, int]]]:
+    """Consecutive layers packed into chip configurations: each segment is a list of
+    (layer_index, g0, g1). A layer with more groups than cores is split into chunks, each a
+    segment of its own."""
+    out: list[list[tuple[int, int, int]]] = []
+    current: list[tuple[int, int, int]] = []
+    used = 0
+    for i, g in enumerate(n_groups):
+        if g > n_cores:
+            if current:
+                out.append(current)
+            out += [[(i, a, min(g, a + n_cores))] for a in range(0, g, n_cores)]
+            current, used = [], 0
+        elif used + g <= n_cores:
+            current.append((i, 0, g))
+            used += g
+        else:
+            out.append(current)
+            current, used = [(i, 0, g)], g
+    if current:
+        out.append(current)
+    return out
+
+
+def place(mesh: MeshGeometry, segment: list[tuple[int, int, int]], placement: str, io: int,
+          producers: list[int | None]) -> dict[int, np.ndarray]:
+    """Nodes (int64) of each layer's groups g0:g1 in one segment, keyed by layer index.
+
+    row_major: groups in layer order take nodes 0, 1, 2, ... (x fastest).
+    nearest: each layer takes the free nodes closest (Manhattan, ties by node id) to the
+    centroid of its producer's nodes in this segment (the I/O node when its input comes from
+    off-chip), so consecutive layers sit next to each other."""
+    out: dict[int, np.ndarray] = {}
+    if placement == "row_major":
+        nxt = 0
+        for i, g0, g1 in segment:
+            out[i] = np.arange(nxt, nxt + g1 - g0, dtype=np.int64)
+            nxt += g1 - g0
+        return out
+    nodes = np.arange(mesh.n_nodes, dtype=np.int64)
+    xs, ys = mesh.xy(nodes)
+    free = np.ones(mesh.n_nodes, dtype=bool)
+    for i, g0, g1 in segment:
+        prod = producers[i]
+        anchor = out.get(prod) if prod is not None else None
+        if anchor is None:
+            anchor = np.array([io])
+        dist = np.abs(xs - xs[anchor].mean()) + np.abs(ys - ys[anchor].mean())
+        order = np.lexsort((nodes, dist))
+        chosen = order[free[order]][: g1 - g0]
+        free[chosen] = False
+        out[i] = chosen
+    return out
+
+
+@dataclass
+class Part:
+    """The groups ``g0:g1`` of one layer, configured on the mesh in segment ``segment`` at
+    position ``position`` of the segment's layer pipeline.
+
+    ``group_node`` (int64 [groups of the layer]): the node of every group, -1 outside this
+    part. ``input_on_chip``: the producer sits whole in the same segment, so ``src_node``
+    (int64 [n_inputs], the node each input element is sent from) is its neuron's node;
+    otherwise every input enters at the I/O node. ``output_off_chip``: no consumer reads
+    this part's events on chip (another segment, or the readout), so they leave the chip.
+    ``node_neurons`` (int64 [n_nodes]): the part's neurons on each node."""
+
+    layer_index: int
+    segment: int
+    position: int
+    g0: int
+    g1: int
+    group_node: np.ndarray
+    input_on_chip: bool
+    output_off_chip: bool
+    src_node: np.ndarray
+    node_neurons: np.ndarray
+
+
+@dataclass
+class Mapping:
+    """The whole static structure: mesh, I/O node, groups per layer, parts in segment order."""
+
+    mesh: MeshGeometry
+    io_node: int
+    groups: list[LayerGroups]
+    parts: list[Part]
+    n_segments: int
+    neurons_per_core: int
+    synapse_bits_per_core: int
+
+    def segment_parts(self, s: int) -> list[Part]:
+        return [p for p in self.parts if p.segment == s]
+
+    def layer_parts(self, i: int) -> list[Part]:
+        return [p for p in self.parts if p.layer_index == i]
+
+    def summary(self, k_hop_static: float) -> dict:
+        """Segments, cores used, per-core occupancy per layer, and ``k_hop_static`` (mean
+        hops over every possible packet, from the route figures the policy does not compute)."""
+        layers = {}
+        for lg in self.groups:
+            neurons = lg.neurons()
+            layers[lg.layer.name] = {"cores": lg.n_groups,
+                                     "neurons_per_core": neurons.tolist(),
+                                     "synapse_bytes_per_core": (lg.synapse_bits // 8).tolist(),
+                                     "neuron_occupancy": (neurons / self.neurons_per_core).round(4).tolist(),
+                                     "synapse_occupancy": (lg.synapse_bits / self.synapse_bits_per_core).round(4).tolist()}
+        per_segment = [sum(p.g1 - p.g0 for p in self.segment_parts(s)) for s in range(self.n_segments)]
+        return {"segments": self.n_segments, "cores_per_segment": per_segment,
+                "cores_used": max(per_segment, default=0),
+                "core_groups": sum(lg.n_groups for lg in self.groups),
+                "k_hop_static": k_hop_static, "layers": layers}
+
+
+def build(spec: ArchSpec, layers: list[LayerSpec], producers: list[int | None]) -> Mapping:
+    """Partition, segment and place ``layers`` (compute layers, execution order);
+    ``producers[i]`` is the index of the layer whose events layer i consumes (None: the
+    input). ParameterError when a neuron does not fit a core, the I/O port is off the mesh,
+    or the model needs several configurations and the spec has no dram."""
+    mesh = mesh_geometry(spec)
+    per_core = neurons_per_core(spec)
+    io = io_node(spec, mesh)
+    groups = partition_layers(spec, layers)
+    segs = segments([g.n_groups for g in groups], mesh.n_nodes)
+    if len(segs) > 1 and "dram" not in spec.components:
+        need = sum(g.n_groups for g in groups)
+        raise ParameterError(spec.path, "components.dram",
+                             f"the model needs {need} cores ({len(segs)} chip configurations) but the "
+                             f"{mesh.width}x{mesh.height} mesh has {mesh.n_nodes} and the spec has no dram "
+                             f"to page weights from")
+    placed: list[tuple[int, int, int, int, int, np.ndarray]] = []
+    for s, seg in enumerate(segs):
+        nodes = place(mesh, seg, spec.mapping["placement"], io, producers)
+        for pos, (i, g0, g1) in enumerate(seg):
+            gn = np.full(groups[i].n_groups, -1, dtype=np.int64)
+            gn[g0:g1] = nodes[i]
+            placed.append((i, s, pos, g0, g1, gn))
+    where: dict[int, list[tuple]] = {}
+    for p in placed:
+        where.setdefault(p[0], []).append(p)
+    parts: list[Part] = []
+    for i, s, pos, g0, g1, gn in placed:
+        prod = producers[i]
+        prod_parts = where.get(prod, []) if prod is not None else []
+        on_chip = len(prod_parts) == 1 and prod_parts[0][1] == s
+        if on_chip:
+            src = prod_parts[0][5][groups[prod].gon]
+        else:
+            src = np.full(layers[i].n_inputs, io, dtype=np.int64)
+        nn = np.zeros(mesh.n_nodes, dtype=np.int64)
+        on = gn >= 0
+        np.add.at(nn, gn[on], groups[i].neurons()[on])
+        parts.append(Part(i, s, pos, g0, g1, gn, on_chip, True, src, nn))
+    # a layer read by a consumer in another segment (or by none: the readout) goes off-chip
+    consumed_on_chip = {producers[p.layer_index] for p in parts if p.input_on_chip}
+    for p in parts:
+        p.output_off_chip = p.layer_index not in consumed_on_chip
+    return Mapping(mesh, io, groups, parts, len(segs), per_core, synapse_bits_per_core(spec))
