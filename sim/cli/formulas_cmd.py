@@ -63,26 +63,28 @@ def _flag(name: str) -> str:
 
 
 def run_trace(args: argparse.Namespace) -> int:
-    from sim.studies import closed_forms as formulas_trace
-    from sim.report.output import write_json
     from sim.errors import ParameterError
+    from sim.report.output import Outputs
+    from sim.studies import closed_forms as formulas_trace
 
     for name in V1_ONLY:
         if getattr(args, name) is not None:
             raise ParameterError(None, _flag(name), "is for the paper's v1 model; not used with --trace")
     options.check_positive(args.samples, "--samples")
-    doc = formulas_trace.compute(args.trace, args.arch, args.overrides, args.energy, args.samples,
-                                 args.ideal)
-    if args.json != "-":
-        sys.stdout.write(formulas_trace.format_text(doc))
-    if args.json:
-        write_json(doc, args.json)
+    with Outputs() as out:
+        js = out.file("--json", args.json, stdout=True)
+        doc = formulas_trace.compute(args.trace, args.arch, args.overrides, args.energy, args.samples,
+                                     args.ideal)
+        if args.json != "-":
+            sys.stdout.write(formulas_trace.format_text(doc))
+        if js:
+            out.json(js, doc)
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.report.output import write_json
     from sim.errors import ParameterError
+    from sim.report.output import Outputs
 
     if args.trace:
         return run_trace(args)
@@ -94,16 +96,18 @@ def run(args: argparse.Namespace) -> int:
     _check_fraction(args.qnn_rho, "--qnn-rho", low_open=True)
     if args.qnn_rho is not None and not args.qnn:
         raise ParameterError(None, "--qnn-rho", "only meaningful with --qnn")
-    options.check_png(args.plot)
     from sim.studies.formulas import format_text, paper_v1_table
 
-    res = paper_v1_table(Ts, args.sparsity, args.energy, args.qnn, args.qnn_rho)
-    if args.json != "-":
-        sys.stdout.write(format_text(res, args.qnn))
-    if args.json:
-        write_json(res, args.json)
-    if args.plot:
-        from sim.plots.formulas import plot
+    with Outputs() as out:
+        js = out.file("--json", args.json, stdout=True)
+        png, _ = options.plot_destination(out, args.plot)
+        res = paper_v1_table(Ts, args.sparsity, args.energy, args.qnn, args.qnn_rho)
+        if args.json != "-":
+            sys.stdout.write(format_text(res, args.qnn))
+        if js:
+            out.json(js, res)
+        if png:
+            from sim.plots.formulas import plot
 
-        plot(res, args.plot, args.qnn)
+            plot(res, out.temp(png), args.qnn)
     return 0

@@ -64,12 +64,6 @@ def check_positive(value: int | None, option: str) -> None:
         raise ParameterError(None, option, f"must be >= 1, got {value}")
 
 
-def check_png(value: str | None, option: str = "--plot") -> None:
-    """ParameterError unless ``value`` is None or names a .png file."""
-    if value and not value.lower().endswith(".png"):
-        raise ParameterError(None, option, f"expected a .png file name, got {value!r}")
-
-
 def parse_T(text: str) -> list[int]:
     """'1-16' -> 1..16, '2,4,6' -> [2, 4, 6]; sorted, without repeats. ParameterError if bad."""
     values: set[int] = set()
@@ -86,3 +80,25 @@ def parse_T(text: str) -> list[int]:
             raise ParameterError(None, "--T", f"empty range {part.strip()!r}")
         values.update(range(a, b + 1))
     return sorted(values)
+
+
+def plot_destination(outputs, value: str | None, allow_dir: bool = False):
+    """Check ``--plot VALUE`` before computing: a ``.png`` file, or (``allow_dir``) a
+    directory that is created if its parent exists. Returns (png path or None, directory or
+    None); ParameterError for any other name (e.g. ``out.jpg``)."""
+    from pathlib import Path
+
+    if value is None:
+        return None, None
+    path = Path(value)
+    if allow_dir and path.is_dir():
+        return None, outputs.directory("--plot", value)
+    if path.suffix.lower() == ".png" or not allow_dir:
+        return outputs.file("--plot", value, suffix=".png"), None
+    if path.suffix.lower() in IMAGE_SUFFIXES:  # out.jpg: a figure in a format we do not write
+        raise ParameterError(value, "--plot", "expected a .png file name or a directory")
+    return None, outputs.directory("--plot", value)
+
+
+#: File names that mean "a figure in another format", not a directory to create.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".svg", ".pdf", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".eps", ".ps")

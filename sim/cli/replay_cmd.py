@@ -32,27 +32,33 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from sim.replay import replay_document
     from sim.report import csv_rows, format_report, is_priced, ratios, unpriced_text
-    from sim.report.output import write_csv, write_json
+    from sim.report.output import Outputs
 
-    doc, reports = replay_document(args.trace, args.arch, options.modes(args), args.energy, args.samples,
-                                   args.overrides, progress=not args.quiet)
-    for r in reports:
-        if not is_priced(r):
-            sys.stderr.write(f"warning: {unpriced_text(r)}; its counts are reported without energies\n")
-    if not args.quiet and args.json != "-":
+    options.check_positive(args.samples, "--samples")
+    with Outputs() as out:
+        js = out.file("--json", args.json, stdout=True)
+        cs = out.file("--csv", args.csv)
+        png, plot_dir = options.plot_destination(out, args.plot, allow_dir=True)
+        doc, reports = replay_document(args.trace, args.arch, options.modes(args), args.energy, args.samples,
+                                       args.overrides, progress=not args.quiet)
         for r in reports:
-            sys.stdout.write(format_report(r) + "\n")
-        for arch, r in ratios(reports).items():
-            sys.stdout.write(f"E_SNN / E_ANN on {arch}: {r:.3f}\n")
-    if args.json:
-        write_json(doc, args.json)
-    if args.csv:
-        write_csv([row for r in reports for row in csv_rows(r)], args.csv)
-    if args.plot:
-        from sim.plots.energy import energy_plot_path, plot_energy_breakdown
-        from sim.plots.noc import write_plots
+            if not is_priced(r):
+                sys.stderr.write(f"warning: {unpriced_text(r)}; its counts are reported without energies\n")
+        if not args.quiet and args.json != "-":
+            for r in reports:
+                sys.stdout.write(format_report(r) + "\n")
+            for arch, r in ratios(reports).items():
+                sys.stdout.write(f"E_SNN / E_ANN on {arch}: {r:.3f}\n")
+        if js:
+            out.json(js, doc)
+        if cs:
+            out.csv(cs, [row for r in reports for row in csv_rows(r)])
+        if png or plot_dir:
+            from sim.plots.energy import energy_plot_path, plot_energy_breakdown
+            from sim.plots.noc import write_plots
 
-        priced = [r for r in reports if is_priced(r)]
-        energy_png = plot_energy_breakdown(priced, energy_plot_path(args.plot), ratios(priced))
-        write_plots(reports, energy_png.parent)
+            priced = [r for r in reports if is_priced(r)]
+            energy_png = energy_plot_path(png or plot_dir)
+            plot_energy_breakdown(priced, out.temp(energy_png), ratios(priced))
+            write_plots(reports, energy_png.parent, out.temp)
     return 0

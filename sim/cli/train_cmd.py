@@ -42,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
     from sim.errors import ParameterError
     from sim.record import require_torch
 
+    from sim.report.output import check_destination
+
+    check_destination("--out", args.out, suffix=".pt")  # before any training: nothing is lost
     require_torch()
     from sim.record.data import load_dataset
     from sim.record.train import TrainConfig, train

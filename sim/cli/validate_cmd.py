@@ -41,19 +41,21 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.report.output import write_json
+    from sim.report.output import Outputs
     from sim.validation.compare import run_validation
     from sim.validation.text import format_text
 
     options.check_positive(args.samples, "--samples")
-    options.check_png(args.plot)
-    doc = run_validation(args.trace, args.arch, args.ideal, args.samples, args.energy, args.overrides,
-                         progress=not args.quiet)
-    if args.json != "-":
-        sys.stdout.write(format_text(doc, args.all_terms))
-    if args.json:
-        write_json(doc, args.json)
-    if args.plot:
-        from sim.plots.validation import plot_validation
-        plot_validation(doc, args.plot)
+    with Outputs() as out:
+        js = out.file("--json", args.json, stdout=True)
+        png, _ = options.plot_destination(out, args.plot)
+        doc = run_validation(args.trace, args.arch, args.ideal, args.samples, args.energy, args.overrides,
+                             progress=not args.quiet)
+        if args.json != "-":
+            sys.stdout.write(format_text(doc, args.all_terms))
+        if js:
+            out.json(js, doc)
+        if png:
+            from sim.plots.validation import plot_validation
+            plot_validation(doc, out.temp(png))
     return 0 if doc["ok"] else EXIT_DISAGREE

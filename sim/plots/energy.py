@@ -13,11 +13,9 @@ ENERGY_PLOT_NAME = "energy_breakdown.png"
 
 def energy_plot_path(target: str | Path) -> Path:
     """Where ``--plot TARGET`` puts the stacked energy bars: TARGET itself when it ends in
-    ``.png``, else ``TARGET/energy_breakdown.png``. Parent folders are created."""
+    ``.png``, else ``TARGET/energy_breakdown.png``."""
     target = Path(target)
-    path = target if target.suffix.lower() == ".png" else target / ENERGY_PLOT_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+    return target if target.suffix.lower() == ".png" else target / ENERGY_PLOT_NAME
 
 
 def energy_breakdown(reports: list[dict]) -> tuple[list[str], dict[str, list[float]]]:
@@ -83,6 +81,6 @@ def plot_energy_breakdown(reports: list[dict], path: str | Path, ratios: dict[st
     axes[0][-1].legend(title="component", fontsize=8, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path)
+    fig.savefig(path, format="png")  # path may be a temporary the caller renames
     plt.close(fig)
     return path

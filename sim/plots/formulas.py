@@ -10,8 +10,6 @@ def plot(res: dict, dest: str, qnn: bool) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sim.report.output import atomic_path
-
     from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -32,6 +30,5 @@ def plot(res: dict, dest: str, qnn: bool) -> None:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(dest, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
+    fig.savefig(dest, format="png", dpi=120)  # dest: a temporary the caller renames
     plt.close(fig)

@@ -34,7 +34,7 @@ def link_load_figure(noc: dict, title: str, path: Path) -> None:
         fig.colorbar(im, ax=ax, label="flits")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, format="png", dpi=100)
     plt.close(fig)
 
 
@@ -48,14 +48,17 @@ def hop_histogram_figure(noc: dict, title: str, path: Path) -> None:
     ax.set_ylabel("deliveries")
     ax.set_title(f"{title}  (k_hop = {noc['k_hop']:.2f})")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, format="png", dpi=100)
     plt.close(fig)
 
 
-def write_plots(reports: list[dict], out_dir) -> list[Path]:
-    """Figures for every report that carries NoC data; returns the files written."""
+def write_plots(reports: list[dict], out_dir, temp=None) -> list[Path]:
+    """Figures for every report that carries NoC data into the existing directory
+    ``out_dir``; returns their destinations. ``temp(dest)`` gives the path to write each to
+    (a temporary renamed later, :class:`sim.report.output.Outputs`); default: ``dest``."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if temp is None:
+        out.mkdir(exist_ok=True)  # called directly: the directory itself, never its parents
     written = []
     for rep in reports:
         noc = rep.get("extra", {}).get("noc")
@@ -65,6 +68,6 @@ def write_plots(reports: list[dict], out_dir) -> list[Path]:
         title = f"{rep['arch']['name']} {rep['mode'].upper()}: {rep['trace'].get('model')}, T={rep['trace'].get('T')}"
         for suffix, draw in (("link_load", link_load_figure), ("hops", hop_histogram_figure)):
             path = out / f"{stem}_{suffix}.png"
-            draw(noc, title, path)
+            draw(noc, title, temp(path) if temp else path)
             written.append(path)
     return written

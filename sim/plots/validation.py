@@ -12,12 +12,10 @@ def _plt():
     return plt
 
 
-def _save(fig, dest: str) -> None:
-    from sim.report.output import atomic_path
-
+def _save(fig, path) -> None:
+    """Write ``fig`` as PNG to ``path`` (a temporary the caller renames; any suffix)."""
     fig.tight_layout()
-    with atomic_path(dest, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
+    fig.savefig(path, format="png", dpi=120)
 
 
 def plot_validation(doc: dict, dest: str) -> None:

@@ -101,7 +101,6 @@ def _layout(x: torch.Tensor) -> torch.Tensor:
 
 def save_checkpoint(path, model: QANN, cfg: TrainConfig, history: History) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
     torch.save({"format": CHECKPOINT_FORMAT, "model": model.name, "T": model.T, "theta": model.theta,
                 "config": asdict(cfg), "history": [asdict(e) for e in history.epochs],

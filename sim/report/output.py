@@ -1,4 +1,16 @@
-"""Writing results: JSON/CSV to a file or stdout, atomically (nothing half-written)."""
+"""Writing results: every output of a command checked before any computation, written to
+temporaries, and renamed onto the destinations together at the end — all or nothing.
+
+Rules (docs/outputs.md, "Output files"):
+
+- a destination's parent directory must exist and be writable; parent directories are never
+  created implicitly (a mistyped path fails at once instead of scattering results);
+- a destination must not be a directory (except the options that name a directory: then the
+  directory itself is created if its parent exists);
+- a plot's file name ends in ``.png``; ``-`` means stdout where an option allows it;
+- temporaries are hidden files next to their destination (``.NAME.<random>.tmp``), removed when
+  the command fails; the renames happen only after every output was written.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +24,167 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
+from sim.errors import ParameterError
+
+STDOUT = "-"
+
+
+def check_destination(option: str, value: str, suffix: str | None = None) -> Path:
+    """``value`` as a writable file destination for ``option``: ParameterError (one line
+    naming the option and the path) unless its parent is an existing, writable directory,
+    it is not itself a directory, and it ends in ``suffix`` (when given)."""
+    path = Path(value)
+    if suffix and path.suffix.lower() != suffix:
+        raise ParameterError(value, option, f"expected a {suffix} file name")
+    if path.is_dir():
+        raise ParameterError(value, option, "is a directory, expected a file name")
+    _check_parent(option, path)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ParameterError(value, option, "exists and is not writable")
+    return path
+
+
+def check_directory(option: str, value: str) -> Path:
+    """``value`` as an output directory: an existing writable directory, or a new one whose
+    parent exists and is writable (it is created when the outputs are committed)."""
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise ParameterError(value, option, "exists and is not a directory")
+    if path.is_dir():
+        _probe(option, path, value)
+        return path
+    _check_parent(option, path)
+    return path
+
+
+def _check_parent(option: str, path: Path) -> None:
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.exists():
+        raise ParameterError(str(path), option, f"directory {str(parent)!r} does not exist "
+                             "(output directories are not created implicitly)")
+    if not parent.is_dir():
+        raise ParameterError(str(path), option, f"{str(parent)!r} is not a directory")
+    _probe(option, parent, str(path))
+
+
+def _probe(option: str, directory: Path, shown: str) -> None:
+    """Create and remove a temporary file in ``directory``: permission bits do not tell
+    (root may write anywhere by them, yet not into /proc or a read-only mount)."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".write-test.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise ParameterError(shown, option, f"directory {str(directory)!r} is not writable "
+                             f"({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
+class Outputs:
+    """The output files of one command, all or nothing.
+
+    Check every destination first (:meth:`file`, :meth:`directory`), compute, then write each
+    output to its temporary (:meth:`temp`, :meth:`text`, :meth:`json`, :meth:`csv`) and
+    :meth:`commit`. Used as a context manager, it commits when the block succeeds and removes
+    every temporary when it raises."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Path, Path]] = []  # (temporary, destination)
+        self._dirs: list[Path] = []
+        self._stdout: list[str] = []
+
+    # -- checks, before any computation ------------------------------------------------
+    def file(self, option: str, value: str | None, suffix: str | None = None,
+             stdout: bool = False) -> Path | str | None:
+        """A checked file destination (None when the option is not given; ``"-"`` when
+        ``stdout`` is allowed and asked for)."""
+        if value is None:
+            return None
+        if value == STDOUT and stdout:
+            return STDOUT
+        return check_destination(option, value, suffix)
+
+    def directory(self, option: str, value: str | None) -> Path | None:
+        """A checked output directory (created at commit if missing)."""
+        if value is None:
+            return None
+        path = check_directory(option, value)
+        if not path.exists():
+            self._dirs.append(path)
+        return path
+
+    # -- writing, after the computation -------------------------------------------------
+    def temp(self, dest: str | os.PathLike) -> Path:
+        """A temporary path that becomes ``dest`` at commit (its directory may be one this
+        command creates)."""
+        dest = Path(dest)
+        parent = dest.parent
+        if parent in self._dirs and not parent.exists():
+            parent.mkdir()
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=parent)
+        os.close(fd)
+        self._pending.append((Path(tmp), dest))
+        return Path(tmp)
+
+    def text(self, dest: str | os.PathLike, text: str) -> None:
+        if str(dest) == STDOUT:
+            self._stdout.append(text)
+            return
+        self.temp(dest).write_text(text)
+
+    def json(self, dest: str | os.PathLike, obj: Any) -> None:
+        self.text(dest, to_json_text(obj))
+
+    def csv(self, dest: str | os.PathLike, rows: Iterable[dict], fieldnames: list[str] | None = None) -> None:
+        self.text(dest, to_csv_text(rows, fieldnames))
+
+    def commit(self) -> None:
+        """Move every temporary onto its destination, then write what goes to stdout."""
+        for d in self._dirs:
+            d.mkdir(exist_ok=True)
+        for tmp, dest in self._pending:
+            os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are normal shared files
+            os.replace(tmp, dest)
+        self._pending.clear()
+        for text in self._stdout:
+            sys.stdout.write(text)
+        sys.stdout.flush()
+        self._stdout.clear()
+
+    def discard(self) -> None:
+        """Remove every temporary (and directories this command created, if left empty)."""
+        for tmp, _ in self._pending:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        self._pending.clear()
+        for d in reversed(self._dirs):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        self._stdout.clear()
+
+    def __enter__(self) -> "Outputs":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            try:
+                self.commit()
+            except BaseException:
+                self.discard()
+                raise
+        else:
+            self.discard()
+
 
 @contextlib.contextmanager
 def atomic_path(dest: str | os.PathLike, suffix: str = ""):
-    """Yield a temporary path next to ``dest``; move it onto ``dest`` only on success."""
+    """Yield a temporary path next to ``dest``; move it onto ``dest`` only on success.
+    The parent directory must exist (it is not created)."""
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix or ".tmp", dir=dest.parent)
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are normal shared files
+        os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -30,25 +192,11 @@ def atomic_path(dest: str | os.PathLike, suffix: str = ""):
         raise
 
 
-def write_text(text: str, dest: str) -> None:
-    """Write ``text`` to ``dest`` ('-' is stdout), atomically for files."""
-    if dest == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    with atomic_path(dest) as tmp:
-        tmp.write_text(text)
-
-
 def to_json_text(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n"
 
 
-def write_json(obj: Any, dest: str) -> None:
-    write_text(to_json_text(obj), dest)
-
-
-def write_csv(rows: Iterable[dict], dest: str, fieldnames: list[str] | None = None) -> None:
+def to_csv_text(rows: Iterable[dict], fieldnames: list[str] | None = None) -> str:
     rows = list(rows)
     if fieldnames is None:
         fieldnames = []
@@ -61,4 +209,22 @@ def write_csv(rows: Iterable[dict], dest: str, fieldnames: list[str] | None = No
     writer.writeheader()
     for row in rows:
         writer.writerow(row)
-    write_text(buf.getvalue(), dest)
+    return buf.getvalue()
+
+
+def write_text(text: str, dest: str) -> None:
+    """Write ``text`` to ``dest`` ('-' is stdout), atomically for files."""
+    if dest == STDOUT:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    with atomic_path(dest) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(obj: Any, dest: str) -> None:
+    write_text(to_json_text(obj), dest)
+
+
+def write_csv(rows: Iterable[dict], dest: str, fieldnames: list[str] | None = None) -> None:
+    write_text(to_csv_text(rows, fieldnames), dest)
