@@ -35,11 +35,14 @@ def simulate(trace_path, overrides, mode="snn", samples=None):
     return sim, result, spec
 
 
-def brute_noc(sim: Neuromorphic, trace_path, mode: str) -> dict[str, dict[str, int]]:
-    """Per layer: packets and E-W / N-S flit hops, one event and one target at a time."""
+def brute_events(sim: Neuromorphic, trace_path, mode: str):
+    """Per part, one event at a time: (layer name, source node, destination nodes, flits).
+
+    An event is an input spike at one step (SNN), or a non-zero graded input once per sample
+    (the image; ANN activations). Its destinations are the part's cores that hold at least
+    one of its synapses' targets, enumerated synapse by synapse."""
     m = sim.map
     mesh = m.mesh
-    out = {}
     with open_trace(trace_path) as tr:
         for part in m.parts:
             layer = sim.wl.layers[part.layer_index]
@@ -58,7 +61,6 @@ def brute_noc(sim: Neuromorphic, trace_path, mode: str) -> dict[str, dict[str, i
             graded = prod is None or mode == "ann"
             payload = (sim.d.input_bits if prod is None else sim.act_bits) if graded else 0
             flits = -(-(mesh.header_bits + address_bits(layer.n_inputs) + payload) // mesh.flit_bits)
-            c = out.setdefault(layer.name, {"packet": 0, "flit_hop_ew": 0, "flit_hop_ns": 0})
             for s in range(tr.n_samples):
                 if prod is None:
                     events = [np.flatnonzero(tr.input(s).reshape(-1))]
@@ -69,11 +71,41 @@ def brute_noc(sim: Neuromorphic, trace_path, mode: str) -> dict[str, dict[str, i
                     events = [np.flatnonzero(row) for row in spikes]
                 for row in events:
                     for i in row:
-                        for d in targets.get(int(i), ()):
-                            (sx, sy), (dx, dy) = mesh.xy(src(int(i))), mesh.xy(d)
-                            c["packet"] += 1
-                            c["flit_hop_ew"] += flits * abs(dx - sx)
-                            c["flit_hop_ns"] += flits * abs(dy - sy)
+                        yield layer.name, src(int(i)), targets.get(int(i), set()), flits
+
+
+def xy_links(mesh, src: int, dst: int) -> set:
+    """The directed links of the XY route src -> dst: along the source's row, then the
+    destination's column; each link ((x, y), (x', y'))."""
+    (x, y), (dx, dy) = mesh.xy(src), mesh.xy(dst)
+    links = set()
+    while x != dx:
+        nx = x + (1 if dx > x else -1)
+        links.add(((x, y), (nx, y)))
+        x = nx
+    while y != dy:
+        ny = y + (1 if dy > y else -1)
+        links.add(((x, y), (x, ny)))
+        y = ny
+    return links
+
+
+def brute_noc(sim: Neuromorphic, trace_path, mode: str, multicast: bool = False) -> dict[str, dict[str, int]]:
+    """Per layer: packets and E-W / N-S flit hops, one event and one target at a time.
+    Unicast: a packet per destination core, each its XY route. Multicast: one packet per event
+    that reaches at least one core, its links the union of the XY routes to every destination."""
+    out = {}
+    for name, src, dests, flits in brute_events(sim, trace_path, mode):
+        c = out.setdefault(name, {"packet": 0, "flit_hop_ew": 0, "flit_hop_ns": 0})
+        routes = [xy_links(sim.map.mesh, src, d) for d in dests]
+        if multicast:
+            c["packet"] += 1 if dests else 0
+            routes = [set().union(*routes)]
+        else:
+            c["packet"] += len(dests)
+        for links in routes:
+            c["flit_hop_ew"] += flits * sum(a[1] == b[1] for a, b in links)
+            c["flit_hop_ns"] += flits * sum(a[0] == b[0] for a, b in links)
     return out
 
 
@@ -141,9 +173,27 @@ def test_smaller_cores_mean_more_cores_no_fewer_hops_and_the_same_synaptic_ops(t
     assert synops[0] == synops[1] == synops[2]
 
 
-def test_multicast_sends_one_packet_per_event_and_never_more_flit_hops(tiny_trace):
-    _, uni, _ = simulate(tiny_trace, SMALL)
-    _, multi, _ = simulate(tiny_trace, SMALL + ["mapping.multicast=true"])
+# a 2x2 mesh of 32-neuron cores: tiny needs 30 cores, so it runs in 8 chip configurations
+PAGED = ["components.noc.width=2", "components.noc.height=2", "components.neuron_memory.capacity_bytes=96"]
+
+
+@pytest.mark.parametrize("mode", ["snn", "ann"])
+@pytest.mark.parametrize("overrides", [SMALL, PAGED + ["mapping.partition=spatial"]],
+                         ids=["one_config", "paged_spatial"])
+def test_multicast_sends_one_packet_per_event_that_reaches_a_core_and_never_more_flit_hops(tiny_trace, overrides,
+                                                                                           mode):
+    _, uni, _ = simulate(tiny_trace, overrides, mode)
+    sim, multi, _ = simulate(tiny_trace, overrides + ["mapping.multicast=true"], mode)
+    want = brute_noc(sim, tiny_trace, mode, multicast=True)
+    for name, counts in want.items():
+        got = multi.ledger.layer_counts(name)
+        for action, n in counts.items():
+            assert got[f"noc.{action}"] == n, (name, action)
+    if sim.map.n_segments > 1:
+        # spatial tiles split over configurations: some events reach no core of a part, so
+        # "one packet per event" is not "one packet per event and part"
+        events = [bool(d) for _, _, d, _ in brute_events(sim, tiny_trace, mode)]
+        assert not all(events) and any(events)
     u, m = uni.ledger.totals(), multi.ledger.totals()
     assert m["noc.packet"] <= u["noc.packet"]
     assert m["noc.flit_hop_ew"] + m["noc.flit_hop_ns"] <= u["noc.flit_hop_ew"] + u["noc.flit_hop_ns"]
@@ -151,14 +201,39 @@ def test_multicast_sends_one_packet_per_event_and_never_more_flit_hops(tiny_trac
 
 
 def test_a_model_larger_than_the_mesh_pages_its_weights_from_dram(tiny_trace):
-    overrides = ["components.noc.width=2", "components.noc.height=2", "components.neuron_memory.capacity_bytes=96"]
-    sim, result, spec = simulate(tiny_trace, overrides)
-    assert sim.map.n_segments > 1
-    stored = sum(int(lg.synapse_bits.sum()) for lg in sim.map.groups) // spec.data.weight_bits
+    """By hand, from docs/architectures/neuromorphic.md (Mapping, Segments). 96 bytes of neuron
+    memory hold 96·8 / 24 = 32 neurons; the synapse memory (128 KiB) never binds. tiny, C-order
+    runs of 32 neurons (channel_major), each core storing the kernels of the channels it holds:
+      conv1 4x8x8 = 256 neurons: 8 cores of half a channel, 1 kernel of 2·3·3 = 18 weights each
+      conv2 8x8x8 = 512: 16 cores of half a channel, 1 kernel of 4·3·3 = 36 each
+      pool1 8x4x4 = 128: 4 cores of 2 channels, 2 kernels of 2·2 = 4 each
+      fc1 16 (fan-in 128): 1 core, 16 neurons' 128 weights
+      fc2 4 (fan-in 16): 1 core, 4 neurons' 16 weights
+    -> stored weights 8·18 + 16·36 + 4·2·4 + 16·128 + 4·16 = 144 + 576 + 32 + 2048 + 64 = 2864.
+    Configurations of the 4 cores, layers in order: conv1 (8 > 4) in 2 chunks, conv2 in 4,
+    pool1 (4) alone, fc1 + fc2 (1 + 1) together: 8 configurations. Every sample pages every
+    configuration's weights in. Events crossing a configuration boundary go through DRAM: the
+    producer writes its spikes once, and every part of the consumer reads all of them back
+    (conv2's 4 chunks read conv1's spikes 4 times); fc1 -> fc2 stays on chip. Layer 1 reads
+    the image from DRAM once per part (2 chunks), the readout writes its 4 potentials."""
+    sim, result, _ = simulate(tiny_trace, PAGED)
+    assert sim.map.n_segments == 8
+    assert [[(p.layer_index, p.g0, p.g1) for p in sim.map.segment_parts(s)] for s in range(8)] == [
+        [(0, 0, 4)], [(0, 4, 8)], [(1, 0, 4)], [(1, 4, 8)], [(1, 8, 12)], [(1, 12, 16)], [(2, 0, 4)],
+        [(3, 0, 1), (4, 0, 1)]]
+    with open_trace(tiny_trace) as tr:
+        n = tr.n_samples
+        spikes = {name: sum(int(tr.spikes(name, i).sum()) for i in range(n)) for name in ("conv1", "conv2", "pool1")}
+        image = tr.layer("conv1").n_inputs
     t = result.ledger.totals()
-    assert t["dram.weight_read"] == t["synapse_memory.weight_write"] == stored * 3  # every sample
-    # events crossing a configuration boundary go out to DRAM and come back
-    assert t["dram.spike_write"] > 0 and t["dram.spike_read"] >= t["dram.spike_write"] - result.workload["fc2"]["spikes_out"]
+    assert t["dram.weight_read"] == t["synapse_memory.weight_write"] == 2864 * n
+    assert t["dram.spike_write"] == spikes["conv1"] + spikes["conv2"] + spikes["pool1"]
+    assert t["dram.spike_read"] == 4 * spikes["conv1"] + spikes["conv2"] + spikes["pool1"]
+    assert t["dram.input_read"] == 2 * n * image == 2 * n * 128
+    assert t["dram.output_write"] == n * 4
+    per_layer = {name: result.ledger.layer_counts(name) for name in ("conv1", "conv2", "pool1", "fc1", "fc2")}
+    assert [c.get("dram.weight_read", 0) // n for c in per_layer.values()] == [144, 576, 32, 2048, 64]
+    assert per_layer["fc2"].get("dram.spike_read", 0) == per_layer["fc1"].get("dram.spike_write", 0) == 0
 
 
 def test_without_dram_a_model_too_large_for_the_mesh_is_an_error(tiny_trace, tmp_path):
@@ -195,20 +270,64 @@ def test_link_loads_and_hop_histogram_add_up_to_the_counted_traffic(tiny_trace):
     assert noc["k_hop"] == pytest.approx((hist * np.arange(len(hist))).sum() / hist.sum())
 
 
+def hand_bits(key: str, mode: str) -> int:
+    """The width of each counted action on the shipped spec, from docs/architectures/neuromorphic.md
+    and arch_specs/neuromorphic.yaml: weights 8, SNN membranes 16, ANN partial sums (and the
+    SNN's stored input current) 24, the image 8; a spike fired is 1 bit; a packet is one 32-bit
+    flit (⌈log2 16⌉ + ⌈log2 8⌉ = 7 header bits + at most ⌈log2 512⌉ = 9 address bits + at most
+    8 payload bits = 24 ≤ 32) and so is each flit hop."""
+    state = 16 if mode == "snn" else 24
+    fixed = {"synapse_memory.weight_read": 8, "core.mac": 8, "core.add": 16, "core.fire": 1,
+             "core.compare": state, "neuron_memory.state_read": state, "neuron_memory.state_write": state,
+             "neuron_memory.membrane_read": 16, "neuron_memory.membrane_write": 16,
+             "neuron_memory.current_read": 24, "neuron_memory.current_write": 24,
+             "neuron_memory.psum_read": 24, "neuron_memory.psum_write": 24,
+             "noc.packet": 32, "noc.flit_hop_ew": 32, "noc.flit_hop_ns": 32,
+             "dram.input_read": 8, "dram.output_write": state}
+    return fixed[key]
+
+
+def hand_entries(key: str, table) -> list[str]:
+    """The energy-table entries one action costs (docs/architectures/neuromorphic.md, Pricing):
+    an entry named ``<class>_<action>`` when the table has one, else the class rule."""
+    comp, action = key.split(".")
+    if f"{comp}_{action}" in table.entries:
+        return [f"{comp}_{action}"]
+    if comp in ("synapse_memory", "neuron_memory", "dram"):
+        return [f"{comp}_{action.rsplit('_', 1)[1]}"]
+    return {"core.add": ["add"], "core.compare": ["compare"], "core.mac": ["mul", "add"], "core.fire": ["spike_out"],
+            "noc.packet": ["noc_packet"], "noc.flit_hop_ew": ["noc_hop_ew"], "noc.flit_hop_ns": ["noc_hop_ns"]}[key]
+
+
 @pytest.mark.parametrize("table", ["paper_v1_45nm", "loihi"])
-def test_report_has_the_canonical_noc_totals_and_prices_with_both_tables(tiny_trace, table):
+def test_report_has_the_canonical_noc_totals_and_prices_every_count_by_hand(tiny_trace, table):
+    t_e = load_energy_table(table)
     with open_trace(tiny_trace) as tr:
         reports = replay(tr, "neuromorphic", ["snn", "ann"], table, progress=False)
     for rep in reports:
         t = rep["totals"]
         assert t["noc_packets"] == rep["counts"]["noc.packet"] > 0
         assert t["noc_flit_hops"] == rep["counts"]["noc.flit_hop_ew"] + rep["counts"]["noc.flit_hop_ns"]
-        assert rep["energy_pj"]["total"] > 0 and rep["cycles"] > 0
+        # by hand: count x entry energy x action bits / entry bits, summed over the entries
+        by_action: dict[str, float] = {}
+        for layer in rep["layers"]:
+            for key, n in layer["counts"].items():
+                bits = hand_bits(key, rep["mode"])
+                assert layer["bits"][key] == bits, (rep["mode"], layer["name"], key)
+                pj = n * sum(t_e.entries[e].energy_pj * bits / t_e.entries[e].bits for e in hand_entries(key, t_e))
+                by_action[key] = by_action.get(key, 0.0) + pj
+        assert rep["energy_pj"]["by_action"] == pytest.approx(by_action, rel=1e-12)
+        assert rep["energy_pj"]["total"] == pytest.approx(sum(by_action.values()), rel=1e-12)
+        assert rep["cycles"] > 0
         assert sum(l["cycles"] for l in rep["layers"]) == rep["cycles"]
         assert all(0.0 <= u <= 1.0 for u in rep["utilisation"].values())
         mapping = rep["extra"]["mapping"]
         assert mapping["cores_used"] >= 1 and "k_hop_static" in mapping
         json.dumps(rep)
+    if table == "paper_v1_45nm":  # every core access and flit hop is e_mem = 20 pJ per 8 bits
+        e, c = reports[0]["energy_pj"]["by_action"], reports[0]["counts"]
+        assert e["noc.flit_hop_ew"] == pytest.approx(20 * 4 * c["noc.flit_hop_ew"])  # 32-bit flits
+        assert e["neuron_memory.membrane_read"] == pytest.approx(20 * 2 * c["neuron_memory.membrane_read"])  # 16 bits
 
 
 def test_workload_totals_match_the_memory_hierarchy(tiny_trace):

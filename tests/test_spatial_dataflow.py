@@ -105,13 +105,38 @@ def test_multicast_moves_each_spike_once_and_reads_each_weight_locally(tiny_trac
 
 
 def test_per_hop_movement_charges_every_hop_between_groups(tiny_trace):
+    """Placement by hand (docs/architectures/spatial_dataflow.md, Placement), SNN, 64-byte
+    (512-bit) local memories, 8-bit weights, membranes and layer 1's input current:
+      conv1: 72 weights + 256 membranes + 256 currents = 4672 bits -> ⌈4672/512⌉ = 10 PEs
+      conv2: 288 weights + 512 membranes = 6400 bits -> 13 PEs
+      pool1: no weights, 128 membranes = 1024 bits -> 2 PEs
+      fc1: 2048 weights + 16 membranes = 16512 bits -> 33 PEs
+      fc2: 64 weights + 4 membranes = 544 bits -> 2 PEs
+    Consecutive PEs from 0: first PEs 0, 10, 23, 25, 58; centres (first + ⌊g/2⌋) 5, 16, 24,
+    41, 59. Boustrophedon over 32 columns: PE p sits in row p // 32, column p % 32 on even
+    rows and 31 − p % 32 on odd ones: (0, 5), (0, 16), (0, 24), (1, 22), (1, 4). Hops: the
+    Manhattan distance from the producer's centre, or from the input port at PE 0 (0, 0):
+      conv1 5, conv2 11, pool1 8, fc1 |1 − 0| + |22 − 24| = 3, fc2 |1 − 1| + |4 − 22| = 18.
+    Each movement pays its hops beyond the first: per synapse, a spike-synapse event moves
+    one 8-bit address word (spike-driven layers), a non-zero image tap one 8-bit value (layer 1)."""
     (rep,) = _run(tiny_trace, ["snn"], ["mapping.per_hop=true", "components.local_memory.capacity_bytes=64"])
+    pes = {"conv1": 10, "conv2": 13, "pool1": 2, "fc1": 33, "fc2": 2}
+    first = {"conv1": 0, "conv2": 10, "pool1": 23, "fc1": 25, "fc2": 58}
+    hops = {"conv1": 5, "conv2": 11, "pool1": 8, "fc1": 3, "fc2": 18}
     placement = rep["extra"]["placement"]
-    assert any(g["hops"] > 1 for g in placement.values())
-    for layer in rep["layers"]:
-        c = layer["counts"]
-        moves = c.get("interconnect.spike_transfer", 0) + c.get("interconnect.act_transfer", 0)
-        assert c["interconnect.hop"] == moves * (placement[layer["name"]]["hops"] - 1)
+    assert {k: (g["pes"], g["first_pe"], g["hops"]) for k, g in placement.items()} == {
+        k: (pes[k], first[k], hops[k]) for k in pes}
+    with open_trace(tiny_trace) as tr:
+        n = tr.n_samples
+        for layer in (l for l in tr.layers if l.output != "passthrough"):
+            fan = brute.fanout(layer)
+            if tr.producer(layer.name) is None:
+                moves = sum(int(fan[tr.input(i).reshape(-1) != 0].sum()) for i in range(n))
+            else:
+                moves = sum(int(brute.synaptic_events(layer, tr.input_spikes(layer.name, i)).sum()) for i in range(n))
+            c = _layer(rep, layer.name)["counts"]
+            assert c.get("interconnect.spike_transfer", 0) + c.get("interconnect.act_transfer", 0) == moves
+            assert c["interconnect.hop"] == moves * (hops[layer.name] - 1), layer.name
 
 
 def test_hardware_neuron_ops_reset_only_neurons_that_fired(tiny_trace):

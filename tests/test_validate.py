@@ -10,12 +10,13 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from sim.analytic import paper_v1 as v1
 from sim.analytic.closed_form import NONIDEAL_CAUSES
-from sim.arch.energy import load_energy_table
 from sim.cli import main
+from sim.replay import replay
+from sim.trace import open_trace
 from sim.validation.compare import SCHEMA, run_validation
 
+import brute
 from analytic_helpers import FAST, random_trace
 from conftest import BUNDLED_TINY, REPO
 
@@ -130,17 +131,72 @@ def test_bad_input_exits_2_with_one_line(args, capsys):
     assert len(err) == 1 and err[0].startswith("error: ")
 
 
+# paper_v1_45nm's v1 constants (docs/validation.md: e_mem, e_add, e_mul in pJ; the table's rho, N)
+E_MEM, E_ADD, E_MUL, RHO, N_FAN_IN = 20.0, 0.03, 0.2, 0.45, 2395
+
+
+def v1_spatial_ratio(s: float, T: int, rho: float = RHO, N: float = N_FAN_IN) -> float:
+    """The paper's v1 spatial dataflow, per synapse (docs/formulas.md):
+    E_SNN = (1 − s)·T·(e_mem + e_add) + 2T·(e_mem + e_add)/N, E_ANN = rho·(e_mem + e_mul + e_add)."""
+    e_snn = (1 - s) * T * (E_MEM + E_ADD) + 2 * T * (E_MEM + E_ADD) / N
+    return e_snn / (rho * (E_MEM + E_MUL + E_ADD))
+
+
 def test_paper_section_starts_from_the_v1_ratio_at_the_traces_sparsity(tiny_trace):
+    """Every number of the paper section recomputed from the trace by brute force and from the
+    v1 formula by hand. tiny: conv1 4x8x8 (fan-in 2·3·3 = 18, direct-encoded), conv2 8x8x8
+    (fan-in 36), pool1 8x4x4 (fan-in 4), fc1 16 (fan-in 128), fc2 4 (fan-in 16)."""
     doc = run_validation(str(tiny_trace), "spatial_dataflow", progress=False)
     p = doc["paper_v1"]
-    c = v1.V1Constants.from_table(load_energy_table("paper_v1_45nm"))
-    a = p["averages"]
-    r = p["architectures"]["spatial_dataflow"]
-    assert r["v1_ratio"] == pytest.approx(v1.ratio("spatial_dataflow", c, a["s_network"], 4))
-    assert r["simulated_ratio"] == pytest.approx(doc["ratios"]["spatial_dataflow"]["counted"])
-    names = [s["name"] for s in r["substitutions"]]
-    assert {"padding_borders", "nonuniform_spikes", "ann_density", "weight_reuse", "fan_in"} <= set(names)
-    # the three spike factors multiply to the true events per synapse
-    f = a["factor_nonuniform"] * a["factor_borders"] * a["factor_layer1_direct"]
-    assert a["rate_network"] * f == pytest.approx(a["rate_per_synapse"])
     assert "memory_hierarchy" not in p["architectures"]  # not replayed here
+    neurons = {"conv1": 256, "conv2": 512, "pool1": 128, "fc1": 16, "fc2": 4}
+    fan_in = {"conv1": 18, "conv2": 36, "pool1": 4, "fc1": 128, "fc2": 16}
+    D = sum(neurons[k] * fan_in[k] for k in neurons)  # dense synapses
+    D_spk = D - neurons["conv1"] * fan_in["conv1"]  # synapses of the spike-driven layers
+    W = 4 * 2 * 9 + 8 * 4 * 9 + 16 * 128 + 4 * 16  # stored weights (pooling has none)
+    with open_trace(tiny_trace) as tr:
+        T, n = tr.T, tr.n_samples
+        compute = [l for l in tr.layers if l.output != "passthrough"]
+        assert [l.name for l in compute] == list(neurons)
+        # the paper's network sparsity: every spiking output except the direct-encoded layer 1's
+        rated = ["conv2", "pool1", "fc1"]
+        fired = sum(int(tr.spikes(name, i).sum()) for name in rated for i in range(n))
+        r_net = fired / (n * T * sum(neurons[k] for k in rated))
+        # synaptic events E and zero-skipping MACs M, synapse by synapse
+        E = M = fan_spk = 0
+        for l in compute:
+            fan = brute.fanout(l)
+            prev = tr.producer(l.name)
+            for i in range(n):
+                x = tr.input(i) if prev is None else tr.activations(prev.name, i)
+                M += int(fan[x.reshape(-1) != 0].sum())
+                if prev is not None:
+                    E += int(brute.synaptic_events(l, tr.input_spikes(l.name, i)).sum())
+            fan_spk += int(fan.sum()) if prev is not None else 0
+    a = p["averages"]
+    assert (a["synapses_dense"], a["weights"], a["neurons"], a["synaptic_events"]) == (D, W, sum(neurons.values()), E)
+    assert a["s_network"] == pytest.approx(1 - r_net, rel=1e-12)
+    r = p["architectures"]["spatial_dataflow"]
+    assert r["v1_ratio"] == pytest.approx(v1_spatial_ratio(1 - r_net, T), rel=1e-12)
+    # the simulated ratio is a plain replay of both modes priced with the v1 table
+    with open_trace(tiny_trace) as tr:
+        snn, ann = replay(tr, "spatial_dataflow", ["snn", "ann"], "paper_v1_45nm", progress=False)
+    assert r["simulated_ratio"] == pytest.approx(snn["energy_pj"]["total"] / ann["energy_pj"]["total"], rel=1e-12)
+    # each average replaced by the trace's true value, one at a time (docs/validation.md)
+    s_true = 1 - E / (n * T * D)
+    want = {"nonuniform_spikes": ("s", 1 - E / (n * T * fan_spk)),
+            "padding_borders": ("s", 1 - r_net * fan_spk / D_spk),
+            "layer1_direct_encoding": ("s", 1 - r_net * D_spk / D),
+            "spike_events_per_synapse": ("s", s_true),
+            "ann_density": ("rho", M / (n * D)),
+            "weight_reuse": ("R", D / W),
+            "fan_in": ("N", D / sum(neurons.values()))}
+    rows = {row["name"]: row for row in r["substitutions"]}
+    assert set(rows) == set(want)
+    for name, (symbol, value) in want.items():
+        assert rows[name]["symbol"] == symbol and rows[name]["value"] == pytest.approx(value, rel=1e-12), name
+        kw = {"s": {"s": value}, "rho": {"s": 1 - r_net, "rho": value}, "N": {"s": 1 - r_net, "N": value},
+              "R": {"s": 1 - r_net}}[symbol]  # R does not enter the spatial formula
+        assert rows[name]["ratio"] == pytest.approx(v1_spatial_ratio(T=T, **kw), rel=1e-12), name
+    every = v1_spatial_ratio(s_true, T, rho=M / (n * D), N=D / sum(neurons.values()))
+    assert r["all_true_averages"]["ratio"] == pytest.approx(every, rel=1e-12)
