@@ -9,9 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sim.arch.energy import (ENERGY_DIR, EnergyTable, available_energy_tables, load_energy_table,
-                             resolve_energy_table)
+from sim.arch.components import COMPONENT_CLASSES
+from sim.arch.energy import (ENERGY_DIR, MAX_ENERGY_PJ, EnergyTable, available_energy_tables, known_entries,
+                             load_energy_table, resolve_energy_table)
+from sim.arch.fields import MAX_CAPACITY_BYTES, MAX_WIDTH_BITS
 from sim.errors import SpecError
+
+from test_arch_spec import replay_bad
 
 SHIPPED = ENERGY_DIR / "paper_v1_45nm.yaml"
 
@@ -50,10 +54,76 @@ def test_bare_names_resolve_under_arch_specs_and_paths_stay_paths(tmp_path):
     assert load_energy_table(copy_path).entries == load_energy_table("paper_v1_45nm").entries
 
 
-def test_entries_are_an_open_vocabulary(tmp_path):
+def test_an_entry_may_price_one_action_of_a_class_apart_from_its_class_rule(tmp_path):
     doc = good_doc()
-    doc["entries"]["noc_hop"] = {"energy_pj": 1.5, "bits": 32, "source": "yan2024v1"}
-    assert load_energy_table(write(tmp_path, doc)).energy_pj("noc_hop") == 1.5
+    doc["entries"]["sram_weight_read"] = {"energy_pj": 1.5, "bits": 8, "source": "yan2024v1"}
+    assert load_energy_table(write(tmp_path, doc)).energy_pj("sram_weight_read") == 1.5
+
+
+@pytest.mark.parametrize("name,says", [("sram_weigth_read", "did you mean 'sram_weight_read'?"),
+                                       ("teleport", "sram_read"),  # no close name: the rule entries are listed
+                                       ("noc_hop", "did you mean 'noc_hop_"),
+                                       ("sram_fire", "unknown entry"),  # an action sram never performs
+                                       ("tape_read", "unknown entry")])  # no such class
+def test_an_entry_no_pricing_rule_asks_for_is_rejected_not_ignored(tmp_path, name, says):
+    doc = good_doc()
+    doc["entries"][name] = {"energy_pj": 1.5, "bits": 8, "source": "yan2024v1"}
+    path = write(tmp_path, doc)
+    with pytest.raises(SpecError) as exc:
+        load_energy_table(path)
+    assert exc.value.field == f"entries.{name}" and exc.value.file == str(path)
+    assert says in exc.value.message
+
+
+def test_a_misspelt_entry_stops_the_replay_with_one_line(tmp_path):
+    text = (ENERGY_DIR / "horowitz_45nm.yaml").read_text().replace(
+        "  sram_read:", "  sram_weigth_read: {energy_pj: 1, bits: 8, source: horowitz2014}\n  sram_read:", 1)
+    path = write(tmp_path, text)
+    replay_bad(path, option="--energy", file=path, field="entries.sram_weigth_read",
+               says="did you mean 'sram_weight_read'?")
+
+
+def test_every_entry_a_closed_form_reads_is_a_known_entry():
+    from sim.analytic.paper_v1 import _ENTRY_FOR
+
+    assert set(_ENTRY_FOR.values()) <= set(known_entries())
+    for name in available_energy_tables():
+        assert set(load_energy_table(name).entries) <= set(known_entries()), name
+
+
+# Mapping variants that between them reach every action each simulator can count.
+VARIANTS = {
+    "memory_hierarchy": [[], ["mapping.loop_order=time_major", "mapping.zero_skipping=false"],
+                         ["mapping.snn_weight_tiling=true", "components.global_buffer.capacity_bytes=1024"],
+                         ["components.global_buffer.capacity_bytes=256"]],
+    "neuromorphic": [[], ["components.noc.width=1", "components.noc.height=1", "mapping.multicast=true"]],
+    "spatial_dataflow": [[], ["mapping.per_hop=true", "mapping.on_overflow=fold", "mapping.delivery=multicast",
+                              "components.pe_array.rows=1", "components.pe_array.cols=2"]],
+}
+
+
+def test_every_action_the_simulators_count_is_declared_by_its_component_class():
+    """Replays the bundled traces (the tiny one with mapping variants too) in both modes:
+    every counted ``component.action`` is in its class's ``performs``, and every declared
+    action is counted somewhere, so the entries a table may hold are exactly those a replay
+    can ask for."""
+    from sim.arch.spec import load_arch_spec
+    from sim.replay import count
+    from sim.trace import open_trace
+
+    counted: dict[str, set[str]] = {}
+    for trace in sorted((ENERGY_DIR.parents[1] / "traces").glob("*.h5")):
+        with open_trace(trace) as tr:
+            for arch, variants in VARIANTS.items():
+                for overrides in variants if trace.name == "tiny_synth_T4.h5" else [[]]:
+                    spec = load_arch_spec(arch, overrides)
+                    for run in count(tr, [spec], ["snn", "ann"], 1, progress=False):
+                        for key in run.result.ledger.totals():
+                            comp, action = key.split(".", 1)
+                            counted.setdefault(spec[comp].cls, set()).add(action)
+    for name, cls in COMPONENT_CLASSES.items():
+        assert counted.get(name, set()) <= set(cls.performs), (name, counted.get(name, set()) - set(cls.performs))
+        assert set(cls.performs) <= counted.get(name, set()), (name, set(cls.performs) - counted.get(name, set()))
 
 
 def test_asking_for_an_absent_entry_names_it():
@@ -200,3 +270,79 @@ def test_reprice_with_a_partial_table_keeps_the_counts_and_prices_what_it_can(tm
     for a, b in zip(before["runs"], after["runs"]):
         assert a["counts"] == b["counts"]
         assert (b["energy_pj"] is not None) == (b["arch"]["architecture"] == "neuromorphic")
+
+
+# --- numbers: finite, non-negative, bounded; no YAML the parser chokes on ----------------------
+def horowitz_doc() -> dict:
+    return yaml.safe_load((ENERGY_DIR / "horowitz_45nm.yaml").read_text())
+
+
+HUGE = 10 ** 400  # an integer no float holds
+BAD_NUMBERS = [
+    ("energy near the float limit", _set("entries.add.energy_pj", 1e308), "entries.add.energy_pj"),
+    ("energy over the bound", _set("entries.add.energy_pj", MAX_ENERGY_PJ * 10), "entries.add.energy_pj"),
+    ("energy no float holds", _set("entries.add.energy_pj", HUGE), "entries.add.energy_pj"),
+    ("infinite energy", _set("entries.add.energy_pj", float("inf")), "entries.add.energy_pj"),
+    ("NaN energy", _set("entries.add.energy_pj", float("nan")), "entries.add.energy_pj"),
+    ("bits over 4096", _set("entries.add.bits", MAX_WIDTH_BITS * 2), "entries.add.bits"),
+    ("bits no float holds", _set("entries.add.bits", HUGE), "entries.add.bits"),
+    ("boolean bits", _set("entries.add.bits", True), "entries.add.bits"),
+    ("NaN technology", _set("technology_nm", float("nan")), "technology_nm"),
+    ("infinite technology", _set("technology_nm", float("inf")), "technology_nm"),
+    ("negative technology", _set("technology_nm", -45), "technology_nm"),
+    ("boolean technology", _set("technology_nm", True), "technology_nm"),
+    ("huge technology", _set("technology_nm", 1e9), "technology_nm"),
+    ("by_capacity size over 2^40", lambda d: d["entries"]["sram_read"]["by_capacity"].append(
+        {"capacity_bytes": MAX_CAPACITY_BYTES * 2, "energy_pj": 200}), "entries.sram_read.by_capacity[3].capacity_bytes"),
+    ("by_capacity size no float holds", lambda d: d["entries"]["sram_read"]["by_capacity"].append(
+        {"capacity_bytes": HUGE, "energy_pj": 200}), "entries.sram_read.by_capacity[3].capacity_bytes"),
+    ("by_capacity infinite energy", lambda d: d["entries"]["sram_read"]["by_capacity"][0].update(
+        energy_pj=float("inf")), "entries.sram_read.by_capacity[0].energy_pj"),
+    ("by_capacity on a compute entry", _set("entries.add.by_capacity", [{"capacity_bytes": 8, "energy_pj": 1}]),
+     "entries.add.by_capacity"),
+    ("by_capacity on DRAM (no capacity)", _set("entries.dram_read.by_capacity", [{"capacity_bytes": 8, "energy_pj": 1}]),
+     "entries.dram_read.by_capacity"),
+]
+
+
+@pytest.mark.parametrize("rule,mutate,field", BAD_NUMBERS, ids=[b[0] for b in BAD_NUMBERS])
+def test_each_bad_number_stops_the_replay_with_one_line_naming_the_field(tmp_path, rule, mutate, field):
+    doc = horowitz_doc()
+    mutate(doc)
+    path = write(tmp_path, doc)
+    line = replay_bad(path, option="--energy", file=path, field=field)
+    assert len(line) < 400  # a huge value is summarised, not printed digit by digit
+
+
+def test_a_model_constant_out_of_range_is_rejected(tmp_path):
+    doc = good_doc()
+    doc["paper_model"]["R"]["value"] = 1e300
+    path = write(tmp_path, doc)
+    with pytest.raises(SpecError) as exc:
+        load_energy_table(path)
+    assert exc.value.field == "paper_model.R.value"
+
+
+def test_yaml_the_parser_cannot_read_is_one_line(tmp_path):
+    path = write(tmp_path, "entries: " + "[" * 1000 + "]" * 1000 + "\n")
+    replay_bad(path, option="--energy", file=path, field="", says="nested too deeply")
+    text = SHIPPED.read_text().replace("technology_nm: 45", "technology_nm: 4" + "5" * 5000)
+    path = write(tmp_path, text)
+    replay_bad(path, option="--energy", file=path, field="", says="too long")
+
+
+def test_a_directory_given_as_energy_table_says_so_and_lists_the_shipped_tables(tmp_path):
+    line = replay_bad("arch_specs/energy", option="--energy", file="arch_specs/energy", field="",
+                      says="is a directory, expected an energy table YAML file")
+    assert "paper_v1_45nm" in line and "not found" not in line
+
+
+@pytest.mark.parametrize("path", ["entries.noc_packet.energy_pj", "technology_nm", "sources.horowitz2014"])
+def test_a_yaml_alias_bomb_in_a_table_is_refused_in_a_line_not_expanded(tmp_path, path):
+    from test_arch_spec import _alias_bomb
+
+    doc = horowitz_doc()
+    _set(path, "BOMB")(doc)
+    table = write(tmp_path, doc)
+    table.write_text(table.read_text().replace("BOMB", _alias_bomb()))
+    replay_bad(table, option="--energy", file=table, field="", says="expand to more than", timeout=60)

@@ -2,15 +2,16 @@
 
 A row gives a class its spec fields (all required), the level its traffic counts in for the
 report's canonical totals (``dram``, ``sram`` for every on-chip memory, ``noc``, or none),
-and its pricing rule: which energy-table entries one action costs. Adding a component class
-is adding a row here (docs/extending.md); the spec loader, pricing and totals read it.
+the actions the simulators count on a component of the class, and its pricing rule: which
+energy-table entries one action costs. Adding a component class is adding a row here
+(docs/extending.md); the spec loader, the energy-table loader, pricing and totals read it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sim.arch.fields import NONNEG, POS, Kind
+from sim.arch.fields import (BANDWIDTH, CAPACITY, CYCLES, MESH_SIDE, POS, POS_CYCLES, WIDTH, Kind)
 
 
 @dataclass(frozen=True)
@@ -19,17 +20,26 @@ class ComponentClass:
 
     ``fields``: its spec fields and their kinds. ``level``: where its read/write bits count
     in the canonical totals (``dram`` / ``sram``), ``noc`` for a mesh (packets and flit hops),
-    None for compute. ``memory``: every ``*_read`` / ``*_write`` action costs the entry
-    ``<class>_read`` / ``<class>_write``. ``actions``: other actions and the entries each
-    costs (their sum), e.g. a MAC is a multiply plus an add. ``suffix_actions``: an action
-    ending in one of these suffixes costs the given entries (interconnect transfers)."""
+    None for compute. ``performs``: every action a simulator counts on a component of this
+    class (``tests/test_energy_table.py`` replays the bundled traces to check it); an
+    energy table may price each one apart with an entry ``<class>_<action>``. ``memory``:
+    every ``*_read`` / ``*_write`` action costs the entry ``<class>_read`` /
+    ``<class>_write``. ``actions``: other actions and the entries each costs (their sum),
+    e.g. a MAC is a multiply plus an add. ``suffix_actions``: an action ending in one of
+    these suffixes costs the given entries (interconnect transfers)."""
 
     name: str
     fields: dict[str, Kind]
+    performs: tuple[str, ...]
     level: str | None = None
     memory: bool = False
     actions: dict[str, tuple[str, ...]] = field(default_factory=dict)
     suffix_actions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        for action in self.performs:  # a class that performs an action must be able to price it
+            if self.entries(action) is None:
+                raise ValueError(f"component class {self.name}: no pricing rule for {action!r}")
 
     def entries(self, action: str) -> tuple[str, ...] | None:
         """The energy-table entries one ``action`` costs, or None if no rule prices it."""
@@ -42,29 +52,70 @@ class ComponentClass:
                 return names
         return None
 
+    def rule_entries(self) -> tuple[str, ...]:
+        """Every entry the class rule can name (whatever the action)."""
+        names = [f"{self.name}_read", f"{self.name}_write"] if self.memory else []
+        for group in (*self.actions.values(), *self.suffix_actions.values()):
+            names += group
+        return tuple(dict.fromkeys(names))
+
+    def override_entry(self, action: str) -> str:
+        """The entry that prices ``action`` apart from the class rule, when a table has it."""
+        return f"{self.name}_{action}"
+
 
 _PE_OPS = {"mac": ("mul", "add"), "add": ("add",), "compare": ("compare",)}
 
 COMPONENT_CLASSES: dict[str, ComponentClass] = {c.name: c for c in (
-    ComponentClass("dram", {"width_bits": POS, "bandwidth_bits_per_cycle": POS, "latency_cycles": NONNEG},
-                   level="dram", memory=True),
-    ComponentClass("sram", {"capacity_bytes": POS, "width_bits": POS, "banks": POS, "ports": POS,
-                            "latency_cycles": NONNEG}, level="sram", memory=True),
-    ComponentClass("regfile", {"capacity_bytes": POS, "width_bits": POS}, level="sram", memory=True),
-    ComponentClass("pe_array", {"rows": POS, "cols": POS, "ops_per_cycle": POS}, actions=_PE_OPS),
-    ComponentClass("noc", {"width": POS, "height": POS, "flit_bits": POS, "link_flits_per_cycle": POS,
-                           "router_latency_cycles": NONNEG, "barrier_cycles": NONNEG}, level="noc",
+    ComponentClass("dram", {"width_bits": WIDTH, "bandwidth_bits_per_cycle": BANDWIDTH, "latency_cycles": CYCLES},
+                   level="dram", memory=True,
+                   performs=("weight_read", "input_read", "output_write", "spill_read", "spill_write",
+                             "membrane_read", "membrane_write", "boundary_read", "boundary_write",
+                             "spike_read", "spike_write", "activation_read", "activation_write")),
+    ComponentClass("sram", {"capacity_bytes": CAPACITY, "width_bits": WIDTH, "banks": POS, "ports": POS,
+                            "latency_cycles": CYCLES}, level="sram", memory=True,
+                   performs=("weight_read", "weight_write", "input_read", "input_write", "output_write",
+                             "spike_read", "spike_write", "membrane_read", "membrane_write",
+                             "current_read", "current_write")),
+    ComponentClass("regfile", {"capacity_bytes": CAPACITY, "width_bits": WIDTH}, level="sram", memory=True,
+                   performs=("weight_read", "input_read", "psum_read", "psum_write", "membrane_read",
+                             "membrane_write")),
+    ComponentClass("pe_array", {"rows": MESH_SIDE, "cols": MESH_SIDE, "ops_per_cycle": POS}, actions=_PE_OPS,
+                   performs=("mac", "add", "compare")),
+    ComponentClass("noc", {"width": MESH_SIDE, "height": MESH_SIDE, "flit_bits": WIDTH, "link_flits_per_cycle": POS,
+                           "router_latency_cycles": CYCLES, "barrier_cycles": CYCLES}, level="noc",
                    actions={"packet": ("noc_packet",), "flit_hop_ew": ("noc_hop_ew",),
-                            "flit_hop_ns": ("noc_hop_ns",)}),
+                            "flit_hop_ns": ("noc_hop_ns",)},
+                   performs=("packet", "flit_hop_ew", "flit_hop_ns")),
     # a neuromorphic core's compute; a core's ``fire`` is one spike sent
-    ComponentClass("core", {"synop_cycles": POS, "neuron_update_cycles": POS},
-                   actions={**_PE_OPS, "fire": ("spike_out",)}),
-    ComponentClass("synapse_memory", {"capacity_bytes": POS, "width_bits": POS}, level="sram", memory=True),
-    ComponentClass("neuron_memory", {"capacity_bytes": POS, "width_bits": POS}, level="sram", memory=True),
+    ComponentClass("core", {"synop_cycles": POS_CYCLES, "neuron_update_cycles": POS_CYCLES},
+                   actions={**_PE_OPS, "fire": ("spike_out",)}, performs=("mac", "add", "compare", "fire")),
+    ComponentClass("synapse_memory", {"capacity_bytes": CAPACITY, "width_bits": WIDTH}, level="sram", memory=True,
+                   performs=("weight_read", "weight_write")),
+    ComponentClass("neuron_memory", {"capacity_bytes": CAPACITY, "width_bits": WIDTH}, level="sram", memory=True,
+                   performs=("membrane_read", "membrane_write", "current_read", "current_write",
+                             "psum_read", "psum_write", "state_read", "state_write")),
     # spatial_dataflow's operand network: one word moved one hop
-    ComponentClass("interconnect", {"width_bits": POS, "words_per_cycle": POS, "latency_cycles": NONNEG},
-                   suffix_actions={"_transfer": ("interconnect_transfer",), "hop": ("interconnect_transfer",)}),
+    ComponentClass("interconnect", {"width_bits": WIDTH, "words_per_cycle": POS, "latency_cycles": CYCLES},
+                   suffix_actions={"_transfer": ("interconnect_transfer",), "hop": ("interconnect_transfer",)},
+                   performs=("act_transfer", "spike_transfer", "hop")),
 )}
 
 #: Classes whose every read and write is a memory access.
 MEMORY_CLASSES = tuple(n for n, c in COMPONENT_CLASSES.items() if c.memory)
+
+
+def priced_entries() -> dict[str, tuple[str, ...]]:
+    """Every energy-table entry some pricing rule can ask for, with the ``class.action``s
+    that ask for it: each class rule's entries, and ``<class>_<action>`` for every action
+    the class performs (docs/arch-spec.md, "Pricing")."""
+    out: dict[str, list[str]] = {}
+    for c in COMPONENT_CLASSES.values():
+        for name in c.rule_entries():
+            out.setdefault(name, [])
+        for action in c.performs:
+            for name in (*c.entries(action), c.override_entry(action)):
+                asker = f"{c.name}.{action}"
+                if asker not in out.setdefault(name, []):
+                    out[name].append(asker)
+    return {name: tuple(askers) for name, askers in out.items()}

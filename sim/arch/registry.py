@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 
-from sim.arch.fields import NONNEG, POS, Kind, boolean, choice
+from sim.arch.fields import MESH_COORD, POS, Kind, boolean, choice
 
 
 #: What a replay runs: the SNN's spikes, or the ANN twin's activations.
@@ -76,7 +76,7 @@ ARCH_KINDS: tuple[ArchKind, ...] = (
                     "neuron_memory": "neuron_memory", "dram": "dram"},
         optional_components=("dram",),  # without it, a model that does not fit the mesh is an error
         mapping={"partition": choice("channel_major", "spatial"), "placement": choice("row_major", "nearest"),
-                 "multicast": boolean(), "weight_sharing": boolean(), "io_x": NONNEG, "io_y": NONNEG},
+                 "multicast": boolean(), "weight_sharing": boolean(), "io_x": MESH_COORD, "io_y": MESH_COORD},
         simulator="sim.architectures.neuromorphic:Neuromorphic",
         closed_form="sim.analytic.neuromorphic",
         causes={

@@ -2,9 +2,10 @@
 
 Format ``arch-spec/1`` (docs/arch-spec.md): the architecture it drives, a clock, the bit
 widths of the data types, named components of known classes, and mapping options. Unknown
-keys, missing fields, non-positive sizes and inconsistent widths raise
-:class:`sim.errors.SpecError` naming the file and the dotted field. ``--set key.path=value``
-overrides are applied to the document before validation, so they are validated too.
+keys (with the nearest known one), missing fields, sizes out of their documented range
+(:mod:`sim.arch.fields`) and inconsistent widths raise :class:`sim.errors.SpecError` naming
+the file and the dotted field. ``--set key.path=value`` overrides are applied to the document
+before validation, so they are validated too.
 """
 
 from __future__ import annotations
@@ -16,20 +17,20 @@ from typing import Any
 
 import yaml
 
-from sim.arch.checks import _check_keys, _mapping, _name, _string, resolve_bundled, strict_yaml_load
+from sim.arch.checks import (YAML_ERRORS, _check_keys, _mapping, _name, _string, read_yaml_file,
+                             resolve_bundled, strict_yaml_load, yaml_error_text)
 from sim.arch.components import COMPONENT_CLASSES
-from sim.arch.fields import NONNEG, POS, Kind, positive_number
+from sim.arch.fields import CLOCK_MHZ, MAX_WIDTH_BITS, WIDTH, Kind, did_you_mean, integer, show
 from sim.arch.registry import ARCHITECTURES
 from sim.errors import SpecError
 
 SCHEMA = "arch-spec/1"
 SPEC_DIR = Path(__file__).resolve().parents[2] / "arch_specs"
 
-
-
 #: Bit widths of the data types (all required).
-DATA_FIELDS = {"weight_bits": POS, "membrane_bits": POS, "psum_bits": POS, "input_bits": POS,
-               "ann_activation_bits": NONNEG}
+DATA_FIELDS = {"weight_bits": WIDTH, "membrane_bits": WIDTH, "psum_bits": WIDTH, "input_bits": WIDTH,
+               "ann_activation_bits": integer(0, MAX_WIDTH_BITS)}
+TOP_FIELDS = ("schema", "name", "architecture", "description", "clock_mhz", "data", "components", "mapping")
 
 
 @dataclass(frozen=True)
@@ -102,33 +103,46 @@ def available_arch_specs() -> list[str]:
     return sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))
 
 
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: a YAML scalar read as in the spec files, so ``010`` stays the text
+    '010', which a number field refuses as ambiguous (YAML 1.1 would silently read octal 8);
+    text that is not YAML stays a string."""
+    if not text.strip():
+        return text
+    try:
+        return strict_yaml_load(text)
+    except yaml.YAMLError:
+        return text
+    except YAML_ERRORS as exc:
+        raise SpecError(None, "--set", f"cannot read value: {yaml_error_text(exc)}") from None
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """``a.b.c=value`` -> (['a', 'b', 'c'], value parsed as YAML scalar)."""
+    """``a.b.c=value`` -> (['a', 'b', 'c'], value parsed by :func:`parse_value`)."""
     if "=" not in text:
-        raise SpecError(None, "--set", f"expected key.path=value, got {text!r}")
+        raise SpecError(None, "--set", f"expected key.path=value, got {show(text)}")
     key, value = text.split("=", 1)
     path = [p for p in key.strip().split(".") if p]
     if not path:
-        raise SpecError(None, "--set", f"empty key in {text!r}")
-    try:
-        parsed = yaml.safe_load(value) if value.strip() else value
-    except yaml.YAMLError:
-        parsed = value
-    return path, parsed
+        raise SpecError(None, "--set", f"empty key in {show(text)}")
+    return path, parse_value(value)
 
 
-def apply_overrides(doc: dict, overrides: list[str], file: str | None) -> dict:
+def apply_overrides(doc: Any, overrides: list[str], file: str | None) -> dict:
     """Set each ``key.path=value`` in a copy of ``doc``; the path must already exist."""
-    doc = copy.deepcopy(doc)
+    try:
+        doc = copy.deepcopy(doc)
+    except RecursionError:
+        raise SpecError(file, None, "not valid YAML: nested too deeply") from None
     for text in overrides:
         path, value = parse_override(text)
         node = doc
-        for i, part in enumerate(path[:-1]):
+        for i, part in enumerate(path):
             if not isinstance(node, dict) or part not in node:
-                raise SpecError(file, f"--set {'.'.join(path[:i + 1])}", "no such field in the arch spec")
-            node = node[part]
-        if not isinstance(node, dict) or path[-1] not in node:
-            raise SpecError(file, f"--set {'.'.join(path)}", "no such field in the arch spec")
+                hint = did_you_mean(part, [k for k in node if isinstance(k, str)]) if isinstance(node, dict) else ""
+                raise SpecError(file, f"--set {'.'.join(path[:i + 1])}", f"no such field in the arch spec{hint}")
+            if i < len(path) - 1:
+                node = node[part]
         if isinstance(node[path[-1]], dict):
             raise SpecError(file, f"--set {'.'.join(path)}", "is a section; set one of its fields")
         node[path[-1]] = value
@@ -138,51 +152,47 @@ def apply_overrides(doc: dict, overrides: list[str], file: str | None) -> dict:
 def load_arch_spec(name_or_path: str | Path, overrides: list[str] | None = None) -> ArchSpec:
     """Load, override and validate an arch spec; SpecError on any violation."""
     path = resolve_arch_spec(name_or_path)
-    if not path.is_file():
-        hint = f" (shipped specs: {', '.join(available_arch_specs())})" if path.parent == SPEC_DIR else ""
-        raise SpecError(path, None, f"arch spec not found{hint}")
-    try:
-        doc = strict_yaml_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise SpecError(path, None, f"not valid YAML: {' '.join(str(exc).split())}") from None
+    doc = read_yaml_file(path, "arch spec", available_arch_specs(), SPEC_DIR)
     return parse_arch_spec(apply_overrides(doc, overrides or [], str(path)) if overrides else doc, path)
 
 
 def parse_arch_spec(doc: Any, path: str | Path | None = None) -> ArchSpec:
     file = None if path is None else str(path)
-    _check_keys(doc, ("schema", "name", "architecture", "description", "clock_mhz", "data",
-                      "components", "mapping"), (), "", file)
+    _check_keys(doc, TOP_FIELDS, (), "", file)
     if doc["schema"] != SCHEMA:
-        raise SpecError(file, "schema", f"expected {SCHEMA!r}, got {doc['schema']!r}")
+        raise SpecError(file, "schema", f"expected {SCHEMA!r}, got {show(doc['schema'])}")
     arch = doc["architecture"]
-    if arch not in ARCHITECTURES:
-        raise SpecError(file, "architecture", f"unknown architecture {arch!r} (known: {', '.join(ARCHITECTURES)})")
+    if not isinstance(arch, str) or arch not in ARCHITECTURES:
+        raise SpecError(file, "architecture", f"unknown architecture {show(arch)}"
+                        f"{did_you_mean(arch, ARCHITECTURES) if isinstance(arch, str) else ''} "
+                        f"(known: {', '.join(ARCHITECTURES)})")
     kind = ARCHITECTURES[arch]
-    clock = positive_number().check(doc["clock_mhz"], "clock_mhz", file)
+    clock = CLOCK_MHZ.check(doc["clock_mhz"], "clock_mhz", file)
     data = DataWidths(**_fields(doc["data"], DATA_FIELDS, "data", file))
 
     components: dict[str, Component] = {}
     raw_components = _mapping(doc["components"], "components", file, non_empty=True)
     for name, raw in raw_components.items():
         where = f"components.{_name(name, 'components', file)}"
-        if not isinstance(raw, dict) or "class" not in raw:
+        if name not in kind.components:
+            raise SpecError(file, where, f"unknown key{did_you_mean(name, kind.components)} "
+                            f"(architecture {arch} uses: {', '.join(kind.components)})")
+        if not isinstance(raw, dict):
+            raise SpecError(file, where, f"expected a mapping, got {type(raw).__name__}")
+        if "class" not in raw:
             raise SpecError(file, f"{where}.class", "missing required field")
         cls = raw["class"]
-        if cls not in COMPONENT_CLASSES:
-            raise SpecError(file, f"{where}.class", f"unknown class {cls!r} (known: {', '.join(COMPONENT_CLASSES)})")
+        if not isinstance(cls, str) or cls not in COMPONENT_CLASSES:
+            raise SpecError(file, f"{where}.class", f"unknown class {show(cls)}"
+                            f"{did_you_mean(cls, COMPONENT_CLASSES) if isinstance(cls, str) else ''} "
+                            f"(known: {', '.join(COMPONENT_CLASSES)})")
+        if cls != kind.components[name]:
+            raise SpecError(file, f"{where}.class", f"must be {kind.components[name]!r} for architecture {arch}")
         params = _fields({k: v for k, v in raw.items() if k != "class"}, COMPONENT_CLASSES[cls].fields, where, file)
         components[name] = Component(name, cls, params)
     for name, cls in kind.components.items():
-        if name not in components:
-            if name in kind.optional_components:
-                continue
+        if name not in components and name not in kind.optional_components:
             raise SpecError(file, f"components.{name}", f"missing: architecture {arch} needs a {cls} named {name!r}")
-        if components[name].cls != cls:
-            raise SpecError(file, f"components.{name}.class", f"must be {cls!r} for architecture {arch}")
-    for name in components:
-        if name not in kind.components:
-            raise SpecError(file, f"components.{name}", f"unknown key (architecture {arch} uses: "
-                            f"{', '.join(kind.components)})")
     mapping = _fields(doc["mapping"], kind.mapping, "mapping", file)
     _check_widths(data, components, file)
     return ArchSpec(_string(doc["name"], "name", file), arch, _string(doc["description"], "description", file),
@@ -190,6 +200,7 @@ def parse_arch_spec(doc: Any, path: str | Path | None = None) -> ArchSpec:
 
 
 def _fields(raw: Any, kinds: dict[str, Kind], where: str, file) -> dict:
+    """Every field of ``kinds`` (all required, no others), each checked by its kind."""
     _check_keys(raw, tuple(kinds), (), where, file)
     return {key: kind.check(raw[key], f"{where}.{key}", file) for key, kind in kinds.items()}
 

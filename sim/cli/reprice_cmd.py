@@ -21,34 +21,39 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sim.arch.energy import load_energy_table
-    from sim.report.output import write_json
-    from sim.report import ratios
+    from sim.report import format_report, is_priced, unpriced_text
+    from sim.report.document import reprice_document
+    from sim.report.output import Outputs
+
+    with Outputs() as out:
+        js = out.file("--json", args.json, stdout=True)
+        doc, runs = reprice_document(_read_report(args.report), load_energy_table(args.energy), args.report)
+        for r in runs:
+            if not is_priced(r):
+                sys.stderr.write(f"warning: {unpriced_text(r)}; its counts are kept without energies\n")
+        if args.json != "-":
+            for r in runs:
+                sys.stdout.write(format_report(r) + "\n")
+        if js:
+            out.json(js, doc)
+    return 0
+
+
+def _read_report(path: str):
+    """The JSON document in ``path``; SpecError naming the file when it is not one."""
     from sim.errors import SpecError
-    from sim.report import format_report, is_priced, reprice, require_priced, unpriced_text
 
     try:
-        with open(args.report) as fh:
-            doc = json.load(fh)
+        with open(path, "rb") as fh:
+            return json.loads(fh.read().decode("utf-8"))
     except FileNotFoundError:
-        raise SpecError(args.report, None, "report file does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SpecError(args.report, None, f"not a JSON report: {exc}") from None
-    if not isinstance(doc, dict):
-        raise SpecError(args.report, None, "not a JSON report object")
-    table = load_energy_table(args.energy)
-    if "runs" in doc:
-        runs = [reprice(r, table, args.report, partial=True) for r in doc["runs"]]
-        out = {**doc, "runs": runs, "ratios": ratios(runs)}
-    else:
-        runs = [reprice(doc, table, args.report, partial=True)]
-        out = runs[0]
-    require_priced(runs, table)
-    for r in runs:
-        if not is_priced(r):
-            sys.stderr.write(f"warning: {unpriced_text(r)}; its counts are kept without energies\n")
-    if args.json != "-":
-        for r in runs:
-            sys.stdout.write(format_report(r) + "\n")
-    if args.json:
-        write_json(out, args.json)
-    return 0
+        raise SpecError(path, None, "report file does not exist") from None
+    except IsADirectoryError:
+        raise SpecError(path, None, "is a directory, expected a report JSON file written by replay --json") from None
+    except OSError as exc:
+        raise SpecError(path, None, f"cannot read: {exc.strerror or exc}") from None
+    except RecursionError:
+        raise SpecError(path, None, "not a JSON report: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer too long to read
+        why = "an integer too long to read" if "integer string conversion" in str(exc) else str(exc)
+        raise SpecError(path, None, f"not a JSON report: {' '.join(why.split())[:160]}") from None

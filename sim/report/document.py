@@ -1,13 +1,18 @@
 """Report documents: a RunResult priced with an energy table, as the stable JSON schema of
-design.md, and flat per-layer CSV rows. ``reprice`` re-prices a saved report.
+design.md, and flat per-layer CSV rows. ``reprice`` re-prices a saved report after checking
+its structure (``check_report``), so a malformed file is one SpecError naming its JSON path.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+from sim.arch.components import COMPONENT_CLASSES
 from sim.arch.energy import EnergyTable
+from sim.arch.fields import MAX_CAPACITY_BYTES, did_you_mean, show
+from sim.arch.registry import MODES
 from sim.errors import SpecError
 from sim.report.pricing import missing_entries, price
 from sim.report.totals import CANONICAL_TOTALS, WORKLOAD_TOTALS, hardware_totals
@@ -120,19 +125,136 @@ def _apply_prices(report: dict, table: EnergyTable, partial: bool = False) -> No
                             "totals": {k: v / n for k, v in totals.items()}}
 
 
-def reprice(report: dict, table: EnergyTable, path: str | None = None, partial: bool = False) -> dict:
+def reprice(report: dict, table: EnergyTable, path: str | None = None, partial: bool = False,
+            where: str = "") -> dict:
     """A saved report priced with another table: the counts are kept, energies recomputed
-    (``partial``: as for :func:`build_report`)."""
-    if report.get("schema") != SCHEMA:
-        raise SpecError(path, "schema", f"expected a report with schema {SCHEMA!r}, got {report.get('schema')!r}")
-    for i, layer in enumerate(report.get("layers", [])):
-        for key in ("counts", "bits", "totals"):
-            if key not in layer:
-                raise SpecError(path, f"layers[{i}].{key}", "missing required field")
+    (``partial``: as for :func:`build_report`). SpecError naming ``path`` and the JSON path
+    (``where`` + ``layers[2].counts``) for a report this cannot price (:func:`check_report`)."""
+    check_report(report, path, where)
     out = {k: v for k, v in report.items()}
     out["layers"] = [dict(layer) for layer in report["layers"]]
     _apply_prices(out, table, partial)
     return out
+
+
+def reprice_document(doc, table: EnergyTable, path: str | None = None) -> tuple[dict, list[dict]]:
+    """A saved ``replay --json`` document (one report, or ``{"schema", "runs", "ratios"}``)
+    re-priced with ``table``: the new document and its reports. Runs the table cannot price
+    stay unpriced; SpecError if it prices none, or naming the JSON path of a malformed part."""
+    if not isinstance(doc, dict):
+        raise SpecError(path, None, f"expected a JSON report object, got {type(doc).__name__}")
+    if "runs" in doc:
+        _expect(isinstance(doc["runs"], list) and doc["runs"], path, "runs",
+                f"expected a non-empty list of reports, got {show(doc['runs'])}")
+        _expect(doc.get("schema") == SCHEMA, path, "schema", f"expected {SCHEMA!r}, got {show(doc.get('schema'))}")
+        runs = [reprice(r, table, path, partial=True, where=f"runs[{i}].") for i, r in enumerate(doc["runs"])]
+        out = {**doc, "runs": runs, "ratios": ratios(runs)}
+    else:
+        runs = [reprice(doc, table, path, partial=True)]
+        out = runs[0]
+    require_priced(runs, table)
+    return out, runs
+
+
+#: Largest count, cycle count or total a saved report may hold: the ledger's int64.
+MAX_REPORT_INT = 2 ** 63 - 1
+#: Largest width of one counted action (bits): a packet of many wide flits stays far below.
+MAX_ACTION_BITS = 2 ** 32
+
+
+def _expect(ok, path, field: str, message: str) -> None:
+    if not ok:
+        raise SpecError(path, field, message)
+
+
+def _int(v, path, field: str, minimum: int, maximum: int = MAX_REPORT_INT) -> None:
+    ok = isinstance(v, int) and not isinstance(v, bool) and minimum <= v <= maximum
+    _expect(ok, path, field, f"expected an integer in {minimum}..{maximum}, got {show(v)}")
+
+
+def _dict(v, path, field: str) -> dict:
+    _expect(isinstance(v, dict), path, field, f"expected an object, got {type(v).__name__}")
+    return v
+
+
+def check_report(report, path: str | None = None, where: str = "") -> None:
+    """SpecError naming ``path`` and the JSON path (``where`` prefixed, e.g.
+    ``runs[0].layers[2].counts``) unless ``report`` is a report :func:`reprice` can price and
+    print: the schema; ``arch.components`` mapping names to known component classes (with a
+    capacity or null); the mode; positive ``samples``; non-negative ``cycles`` and
+    ``stall_cycles``; ``utilisation`` numbers; layers whose ``counts`` are non-negative
+    integers keyed ``component.action`` for a component of the report and an action its class
+    prices, ``bits`` a positive width for every count, ``totals`` every canonical total; and
+    the report's ``counts`` and ``totals`` the sums of its layers' (a deleted or edited layer
+    shows there)."""
+    _dict(report, path, where.rstrip(".") or None)
+    _expect(report.get("schema") == SCHEMA, path, f"{where}schema",
+            f"expected a report with schema {SCHEMA!r}, got {show(report.get('schema'))}")
+    for key in ("arch", "trace", "mode", "samples", "cycles", "stall_cycles", "utilisation", "counts", "totals",
+                "layers"):
+        _expect(key in report, path, f"{where}{key}", "missing required field")
+    arch = _dict(report["arch"], path, f"{where}arch")
+    for key in ("name", "architecture"):
+        _expect(isinstance(arch.get(key), str), path, f"{where}arch.{key}",
+                f"expected a string, got {show(arch.get(key))}")
+    comps = _dict(arch.get("components"), path, f"{where}arch.components")
+    for name, comp in comps.items():
+        at = f"{where}arch.components.{name}"
+        _dict(comp, path, at)
+        cls = comp.get("class")
+        _expect(isinstance(cls, str) and cls in COMPONENT_CLASSES, path, f"{at}.class",
+                f"unknown component class {show(cls)}"
+                f"{did_you_mean(cls, COMPONENT_CLASSES) if isinstance(cls, str) else ''}")
+        if comp.get("capacity_bytes") is not None:
+            _int(comp["capacity_bytes"], path, f"{at}.capacity_bytes", 1, MAX_CAPACITY_BYTES)
+    _expect(report["mode"] in MODES, path, f"{where}mode", f"expected one of {', '.join(MODES)}, "
+            f"got {show(report['mode'])}")
+    _dict(report["trace"], path, f"{where}trace")
+    _int(report["samples"], path, f"{where}samples", 1)
+    for key in ("cycles", "stall_cycles"):
+        _int(report[key], path, f"{where}{key}", 0)
+    for key, v in _dict(report["utilisation"], path, f"{where}utilisation").items():
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        _expect(ok, path, f"{where}utilisation.{key}", f"expected a finite number, got {show(v)}")
+    layers = report["layers"]
+    _expect(isinstance(layers, list) and layers, path, f"{where}layers",
+            f"expected a non-empty list of layers, got {show(layers)}")
+    for i, layer in enumerate(layers):
+        at = f"{where}layers[{i}]"
+        _dict(layer, path, at)
+        for key in ("name", "cycles", "counts", "bits", "totals"):
+            _expect(key in layer, path, f"{at}.{key}", "missing required field")
+        _expect(isinstance(layer["name"], str), path, f"{at}.name", f"expected a string, got {show(layer['name'])}")
+        _int(layer["cycles"], path, f"{at}.cycles", 0)
+        counts = _dict(layer["counts"], path, f"{at}.counts")
+        bits = _dict(layer["bits"], path, f"{at}.bits")
+        for key, n in counts.items():
+            comp, _, action = key.partition(".")
+            _expect(comp in comps, path, f"{at}.counts[{key!r}]",
+                    f"component {comp!r} is not in arch.components{did_you_mean(comp, comps)}")
+            cls = COMPONENT_CLASSES[comps[comp]["class"]]
+            _expect(cls.entries(action) is not None, path, f"{at}.counts[{key!r}]",
+                    f"a {cls.name} has no action {action!r}{did_you_mean(action, cls.performs)}")
+            _int(n, path, f"{at}.counts[{key!r}]", 0)
+            _expect(key in bits, path, f"{at}.bits[{key!r}]", "missing: every count needs its width")
+            _int(bits[key], path, f"{at}.bits[{key!r}]", 1, MAX_ACTION_BITS)
+        totals = _dict(layer["totals"], path, f"{at}.totals")
+        for key in CANONICAL_TOTALS:
+            _expect(key in totals, path, f"{at}.totals.{key}", "missing required field")
+            _int(totals[key], path, f"{at}.totals.{key}", 0)
+    for section, keys in (("counts", None), ("totals", CANONICAL_TOTALS)):
+        summed: dict[str, int] = defaultdict(int)
+        for layer in layers:
+            for key, n in layer[section].items():
+                if keys is None or key in keys:
+                    summed[key] += n
+        given = _dict(report[section], path, f"{where}{section}")
+        for key in sorted(set(given) | set(summed)):
+            at = f"{where}{section}[{key!r}]" if section == "counts" else f"{where}{section}.{key}"
+            if key in given:
+                _int(given[key], path, at, 0)
+            _expect(given.get(key) == summed.get(key), path, at,
+                    f"{show(given.get(key))} is not the sum of the layers' {section} ({summed.get(key)})")
 
 
 def csv_rows(report: dict) -> list[dict]:

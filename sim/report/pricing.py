@@ -6,7 +6,9 @@ rule names (:mod:`sim.arch.components`): a memory's ``*_read`` / ``*_write`` cos
 ``packet`` costs ``noc_packet``; and so on. An entry's figure is scaled linearly from its
 ``bits`` to the action's width. A table may price one action of a class apart from the class
 rule with an entry ``<class>_<action>`` (e.g. ``neuron_memory_state_read``), for hardware
-whose published figures are per event.
+whose published figures are per event. A table holds no other entries
+(:func:`sim.arch.energy.known_entries`), and its figures, widths and the counts are bounded
+(docs/arch-spec.md, "Limits"), so every energy here is a finite float.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def entry_names(cls: str, action: str) -> tuple[str, ...]:
 
 
 def _needed(table: EnergyTable, cls: str, action: str) -> tuple[str, ...]:
-    specific = f"{cls}_{action}"
+    specific = COMPONENT_CLASSES[cls].override_entry(action) if cls in COMPONENT_CLASSES else None
     return (specific,) if specific in table.entries else entry_names(cls, action)
 
 
