@@ -15,7 +15,8 @@ def add_parser(sub) -> None:
                     "(and trace.T / trace.rate, which make synthetic traces of the trace's model "
                     "shape). Points run on a Dask LocalCluster, or on a running scheduler with "
                     "--scheduler. Each point is written to OUT/points/ when it finishes; rerunning "
-                    "the same command skips finished points.")
+                    "the same command skips finished points and recomputes damaged or failed ones. "
+                    "Exit status 1 when a point failed (docs/sweeps.md).")
     options.add_trace(p, nargs="?")
     options.add_arch(p, allow_all=False)
     p.add_argument("--grid", action="append", default=[], metavar="KEY.PATH=V1,V2,...",
@@ -27,20 +28,25 @@ def add_parser(sub) -> None:
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="address of a running dask scheduler (default: start a LocalCluster)")
     p.add_argument("--workers", type=int, default=2, help="LocalCluster workers (default 2)")
+    p.add_argument("--keep-going", action="store_true",
+                   help="after a point fails, run the remaining points (default: start no new point "
+                        "after the first failure)")
     p.add_argument("--list-params", action="store_true", help="list the sweepable fields of --arch and exit")
     options.add_quiet(p)
     p.set_defaults(func=run)
 
     q = sub.add_parser("plot-sweep", help="plot a sweep directory (energy by component, cycles, Pareto front)",
                        description="Write PNGs into DIR/plots: energy by component and cycles against "
-                                   "each swept field, SNN against ANN twin, and the energy-latency Pareto front.")
+                                   "each swept field, SNN against ANN twin, and the energy-latency Pareto front. "
+                                   "A partial sweep plots its finished points and says how many are missing; "
+                                   "a sweep with no finished point is an error (exit 2).")
     q.add_argument("dir", help="a directory written by `sweep`")
     q.set_defaults(func=run_plot)
 
 
 def run(args: argparse.Namespace) -> int:
     from sim.errors import ParameterError
-    from sim.studies.sweep import TRACE_KEYS, execute_sweep, sweepable_params
+    from sim.studies.sweep import TRACE_KEYS, execute_sweep, summary_lines, sweepable_params
 
     if args.list_params:
         for path, value in sweepable_params(args.arch):
@@ -50,21 +56,24 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.trace or not args.out:
         raise ParameterError(None, "sweep", "needs TRACE and --out DIR (or --list-params)")
-    modes = options.modes(args)
-    manifest = execute_sweep(args.trace, args.arch, args.grid, modes, args.energy, args.samples,
-                             args.out, args.scheduler, args.workers, progress=not args.quiet)
-    print(f"{len(manifest['points'])} points in {args.out} (results.csv, points/)", file=sys.stderr)
-    return 0
+    manifest = execute_sweep(args.trace, args.arch, args.grid, options.modes(args), args.energy, args.samples,
+                             args.out, args.scheduler, args.workers, progress=not args.quiet,
+                             keep_going=args.keep_going, note=_stderr)
+    for line in summary_lines(manifest, args.out):
+        _stderr(line)
+    return 0 if manifest["last_run"]["status"] == "complete" else 1
 
 
 def run_plot(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from sim.errors import ParameterError
     from sim.plots.sweep import plot_sweep
 
-    if not (Path(args.dir) / "sweep.json").is_file():
-        raise ParameterError(args.dir, "sweep.json", "not a sweep directory (no sweep.json)")
-    for path in plot_sweep(args.dir):
+    paths, note = plot_sweep(args.dir)
+    for path in paths:
         print(path)
+    if note:
+        _stderr(note)
     return 0
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

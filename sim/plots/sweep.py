@@ -1,11 +1,16 @@
-"""Plots of a sweep directory (matplotlib, Agg backend, headless PNGs)."""
+"""Plots of a sweep directory (matplotlib, Agg backend, headless PNGs, each written whole).
+
+Only finished points are plotted (a point file that fails its checks is left out and named);
+a sweep with none is an error, before any file is written."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
 
-from sim.studies.sweep import load_points
+from sim.errors import ParameterError
+from sim.studies.sweep_points import (PLOTS_DIR, SweepState, atomic_file, check_layout, read_manifest,
+                                      scan_points)
 
 
 def _plt():
@@ -27,15 +32,34 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
     return front
 
 
-def plot_sweep(directory: str) -> list[Path]:
-    """Write one PNG per swept field plus the Pareto front; returns their paths."""
-    import json
+def missing_text(state: SweepState) -> str:
+    """How many of the sweep's points are not plotted and why, naming the first damaged file."""
+    parts = []
+    if state.missing:
+        parts.append(f"{len(state.missing)} not finished (failed or not run yet)")
+    if state.rejected:
+        path, problem = state.rejected[0]
+        more = f" and {len(state.rejected) - 1} more" if len(state.rejected) > 1 else ""
+        parts.append(f"{len(state.rejected)} rejected: {path}: {problem}{more}")
+    return "; ".join(parts)
 
-    plt = _plt()
+
+def plot_sweep(directory: str) -> tuple[list[Path], str | None]:
+    """Write one PNG per swept field plus the Pareto front of the finished points; returns
+    their paths and, for a partial sweep, a one-line warning saying how many points are
+    missing. ParameterError (nothing written) when no point is finished."""
     d = Path(directory)
-    manifest = json.loads((d / "sweep.json").read_text())
-    results = [r for r in load_points(d, manifest) if not r.get("error")]
-    out_dir = d / "plots"
+    state = scan_points(d, read_manifest(d))
+    check_layout(d, "plot-sweep")
+    manifest, results = state.manifest, state.finished
+    total = len(manifest["points"])
+    if not results:
+        raise ParameterError(directory, None, f"no finished point to plot (of {total}: {missing_text(state)})")
+    note = None
+    if len(results) < total:
+        note = f"warning: {directory}: plotted {len(results)} of {total} points; {missing_text(state)}"
+    plt = _plt()
+    out_dir = d / PLOTS_DIR
     out_dir.mkdir(exist_ok=True)
     written = []
     keys = [k for k, _ in manifest["grid"]]
@@ -77,7 +101,7 @@ def plot_sweep(directory: str) -> list[Path]:
         fig.suptitle(f"{manifest['arch']} sweep over {key} ({Path(manifest['trace']).name})")
         fig.tight_layout()
         path = out_dir / f"sweep_{key.replace('.', '_')}.png"
-        fig.savefig(path, dpi=110)
+        _save(fig, path)
         plt.close(fig)
         written.append(path)
     fig, ax = plt.subplots(figsize=(7, 5))
@@ -94,7 +118,12 @@ def plot_sweep(directory: str) -> list[Path]:
     ax.legend(fontsize=8)
     path = out_dir / "pareto.png"
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
     written.append(path)
-    return written
+    return written, note
+
+
+def _save(fig, path: Path) -> None:
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
