@@ -155,3 +155,18 @@ def test_train_checks_its_checkpoint_path_before_training(tmp_path):
     res = run_cli("train", "--model", "digits_cnn", "--dataset", "digits", "--out", tmp_path / "c.ckpt")
     _one_line_exit_2(res, "--out", ".pt")
     assert _files(tmp_path) == []
+
+
+def test_a_name_too_long_is_one_line_before_any_work(tmp_path):
+    res = run_cli("replay", TINY, "--json", tmp_path / ("a" * 300 + ".json"))
+    _one_line_exit_2(res, "--json", "too long")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["validate", str(TINY), "--samples", ""], "--samples"),
+    (["replay", str(TINY), "--mode", "spiking"], "--mode"),
+    (["no-such-command"], "invalid choice"),
+    ([], "COMMAND"),
+])
+def test_usage_errors_are_one_line_too(args, needle):
+    _one_line_exit_2(run_cli(*args), needle, "--help")

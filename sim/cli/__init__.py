@@ -31,8 +31,18 @@ COMMAND_MODULES = [
 EXIT_BAD_INPUT = 2
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage error printed as the one line every bad input gets
+    (``error: run_sim.py replay: argument --samples: ...``, exit 2) instead of the usage
+    block; ``--help`` still prints the full usage."""
+
+    def error(self, message: str):
+        sys.stderr.write(f"error: {self.prog}: {' '.join(message.split())} (see {self.prog} --help)\n")
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="run_sim.py",
         description="Trace-driven energy simulator: SNN vs ANN twin on three architectures.",
     )

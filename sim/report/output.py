@@ -29,10 +29,25 @@ from sim.errors import ParameterError
 STDOUT = "-"
 
 
+def _os_errors_as_parameter_errors(check):
+    """Any OSError while checking a path (a name too long, a loop of links, ...) becomes a
+    one-line ParameterError naming the option and the path."""
+    def checked(option: str, value: str, *args, **kwargs):
+        try:
+            return check(option, value, *args, **kwargs)
+        except OSError as exc:
+            raise ParameterError(value, option, f"unusable path ({exc.strerror or exc})") from None
+    checked.__doc__, checked.__name__ = check.__doc__, check.__name__
+    return checked
+
+
+@_os_errors_as_parameter_errors
 def check_destination(option: str, value: str, suffix: str | None = None) -> Path:
     """``value`` as a writable file destination for ``option``: ParameterError (one line
     naming the option and the path) unless its parent is an existing, writable directory,
     it is not itself a directory, and it ends in ``suffix`` (when given)."""
+    if not value or "\0" in value:
+        raise ParameterError(value, option, "expected a file name")
     path = Path(value)
     if suffix and path.suffix.lower() != suffix:
         raise ParameterError(value, option, f"expected a {suffix} file name")
@@ -44,9 +59,12 @@ def check_destination(option: str, value: str, suffix: str | None = None) -> Pat
     return path
 
 
+@_os_errors_as_parameter_errors
 def check_directory(option: str, value: str) -> Path:
     """``value`` as an output directory: an existing writable directory, or a new one whose
     parent exists and is writable (it is created when the outputs are committed)."""
+    if not value or "\0" in value:
+        raise ParameterError(value, option, "expected a directory name")
     path = Path(value)
     if path.exists() and not path.is_dir():
         raise ParameterError(value, option, "exists and is not a directory")
@@ -59,6 +77,10 @@ def check_directory(option: str, value: str) -> Path:
 
 def _check_parent(option: str, path: Path) -> None:
     parent = path.parent if str(path.parent) else Path(".")
+    try:
+        os.lstat(path)  # ENAMETOOLONG, ELOOP, ... surface here, before any computation
+    except FileNotFoundError:
+        pass  # the usual case: a new file
     if not parent.exists():
         raise ParameterError(str(path), option, f"directory {str(parent)!r} does not exist "
                              "(output directories are not created implicitly)")
@@ -120,7 +142,7 @@ class Outputs:
         parent = dest.parent
         if parent in self._dirs and not parent.exists():
             parent.mkdir()
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name[:80]}.", suffix=".tmp", dir=parent)
         os.close(fd)
         self._pending.append((Path(tmp), dest))
         return Path(tmp)
@@ -180,7 +202,7 @@ def atomic_path(dest: str | os.PathLike, suffix: str = ""):
     """Yield a temporary path next to ``dest``; move it onto ``dest`` only on success.
     The parent directory must exist (it is not created)."""
     dest = Path(dest)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix or ".tmp", dir=dest.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name[:80]}.", suffix=suffix or ".tmp", dir=dest.parent)
     os.close(fd)
     try:
         yield Path(tmp)
