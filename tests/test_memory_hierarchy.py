@@ -288,9 +288,6 @@ def test_the_tile_pipeline_runs_as_scheduled_by_hand(tmp_path):
     assert rep["utilisation"]["pe_array"] == pytest.approx(14 / 55)
 
 
-@pytest.mark.xfail(strict=True, reason="TilePipeline stages up to 4 tiles in the buffer (a Store of "
-                   "DOUBLE_BUFFERED = 2 waiting tiles, the one computing, and one fetched and blocked on "
-                   "put), not the documented two: the loader runs ahead and hides later DRAM transfers")
 def test_the_loader_fetches_only_one_tile_ahead_of_the_compute():
     """docs/architectures/memory_hierarchy.md: 'A loader fetches tile i+1 from DRAM while the PE
     array computes tile i' (``DOUBLE_BUFFERED``: 'the PE array computes one while the next

@@ -105,12 +105,16 @@ class TilePipeline:
 
     def run(self, tiles: list[Tile]) -> PipelineStats:
         env = self.env
-        store = simpy.Store(env, capacity=DOUBLE_BUFFERED)
+        store = simpy.Store(env)  # fetched tiles, in order
+        # the tile buffers: a fetch takes a free one, the compute that used it frees it, so
+        # tile i+2 loads only once tile i is computed (the loader runs one tile ahead)
+        free = simpy.Container(env, capacity=DOUBLE_BUFFERED, init=DOUBLE_BUFFERED)
         stats = PipelineStats()
         start = env.now
 
         def loader():
             for tile in tiles:
+                yield free.get(1)
                 yield from self.dram.transfer(tile.dram_in_bits)
                 if tile.dram_in_bits:
                     yield from self.sram.access(tile.dram_in_bits)  # the fill writes the buffer
@@ -133,6 +137,7 @@ class TilePipeline:
                     yield env.timeout(cycles)
                     self.pe.busy_cycles += self.pe.cycles(tile.pe_ops)
                     self.sram.busy_cycles += self.sram.cycles(tile.sram_bits)
+                yield free.put(1)  # its buffer takes the next fetch
                 if tile.dram_out_bits:
                     pending.append(env.process(writeback(tile.dram_out_bits)))
                 stats.stall_cycles += stall
