@@ -170,3 +170,29 @@ def test_a_name_too_long_is_one_line_before_any_work(tmp_path):
 ])
 def test_usage_errors_are_one_line_too(args, needle):
     _one_line_exit_2(run_cli(*args), needle, "--help")
+
+
+def test_a_device_is_written_into_never_replaced(tmp_path):
+    dev = tmp_path / "null"
+    os.mkfifo(dev)  # a special file anyone may make: renaming onto it would replace it
+    import threading
+
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(dev, "rb").read()))
+    reader.start()
+    res = run_cli("replay", TINY, "--samples", "1", "--quiet", "--json", dev)
+    reader.join(timeout=60)
+    assert res.returncode == 0, res.stderr
+    import stat
+
+    assert stat.S_ISFIFO(os.stat(dev).st_mode)  # still the FIFO, not a regular file
+    assert json.loads(got[0])["schema"] == "snn-energy-report/1"
+    assert _files(tmp_path) == ["null"]  # no temporary left beside it
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_a_device_that_refuses_the_bytes_is_one_line_and_nothing_else_is_written(tmp_path):
+    res = run_cli("replay", TINY, "--samples", "1", "--quiet", "--json", "/dev/full", "--csv", tmp_path / "r.csv")
+    _one_line_exit_2(res, "/dev/full")
+    assert _files(tmp_path) == []
+    assert not os.path.isfile("/dev/full")

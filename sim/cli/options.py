@@ -90,6 +90,15 @@ def plot_destination(outputs, value: str | None, allow_dir: bool = False):
 
     if value is None:
         return None, None
+    try:
+        return _plot_destination(outputs, value, allow_dir)
+    except OSError as exc:  # a name too long, a link loop: one line, before any work
+        raise ParameterError(value, "--plot", f"unusable path ({exc.strerror or exc})") from None
+
+
+def _plot_destination(outputs, value: str, allow_dir: bool):
+    from pathlib import Path
+
     path = Path(value)
     if allow_dir and path.is_dir():
         return None, outputs.directory("--plot", value)

@@ -9,7 +9,9 @@ Rules (docs/outputs.md, "Output files"):
   directory itself is created if its parent exists);
 - a plot's file name ends in ``.png``; ``-`` means stdout where an option allows it;
 - temporaries are hidden files next to their destination (``.NAME.<random>.tmp``), removed when
-  the command fails; the renames happen only after every output was written.
+  the command fails; the renames happen only after every output was written;
+- a destination that exists and is not a regular file (``/dev/null``, ``/dev/stdout``, a FIFO)
+  is written into, never replaced: renaming onto it would destroy a device.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import csv
 import io
 import json
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -101,6 +104,26 @@ def _probe(option: str, directory: Path, shown: str) -> None:
     os.unlink(tmp)
 
 
+def is_special(path: str | os.PathLike) -> bool:
+    """True when ``path`` exists and is not a regular file or directory (a device, a FIFO, a
+    socket): it is written into, not replaced."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _copy_into(tmp: Path, dest: Path) -> None:
+    """Write the temporary's bytes into the special file ``dest``; ParameterError if it
+    refuses them (``/dev/full``)."""
+    try:
+        with open(dest, "wb") as fh:
+            fh.write(tmp.read_bytes())
+    except OSError as exc:
+        raise ParameterError(str(dest), "output", f"cannot write ({exc.strerror or exc})") from None
+
+
 class Outputs:
     """The output files of one command, all or nothing.
 
@@ -142,6 +165,8 @@ class Outputs:
         parent = dest.parent
         if parent in self._dirs and not parent.exists():
             parent.mkdir()
+        if is_special(dest):  # e.g. /dev/null: its directory is not ours to litter
+            parent = None
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name[:80]}.", suffix=".tmp", dir=parent)
         os.close(fd)
         self._pending.append((Path(tmp), dest))
@@ -163,7 +188,13 @@ class Outputs:
         """Move every temporary onto its destination, then write what goes to stdout."""
         for d in self._dirs:
             d.mkdir(exist_ok=True)
+        special = [(tmp, dest) for tmp, dest in self._pending if is_special(dest)]
+        for tmp, dest in special:  # first: a device that refuses the bytes stops everything
+            _copy_into(tmp, dest)
+            os.unlink(tmp)
         for tmp, dest in self._pending:
+            if (tmp, dest) in special:
+                continue
             os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are normal shared files
             os.replace(tmp, dest)
         self._pending.clear()
@@ -202,10 +233,16 @@ def atomic_path(dest: str | os.PathLike, suffix: str = ""):
     """Yield a temporary path next to ``dest``; move it onto ``dest`` only on success.
     The parent directory must exist (it is not created)."""
     dest = Path(dest)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name[:80]}.", suffix=suffix or ".tmp", dir=dest.parent)
+    special = is_special(dest)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name[:80]}.", suffix=suffix or ".tmp",
+                               dir=None if special else dest.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        if special:
+            _copy_into(Path(tmp), dest)
+            os.unlink(tmp)
+            return
         os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
     except BaseException:
