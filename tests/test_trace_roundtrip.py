@@ -51,7 +51,7 @@ def test_random_trace_round_trips_bit_exact(tmp_path_factory, net, n, seed, data
         for layer in layers:
             if layer.n_weights:
                 w.set_weights(layer.name, rng.integers(-128, 128, layer.weight_shape), 0.5,
-                              bias=rng.normal(size=layer.output_shape[0]))
+                              bias=rng.normal(size=layer.output_shape[0]) if layer.has_bias else None)
         for i in range(n):
             density = data.draw(st.floats(0.0, 1.0))
             spikes = {l.name: rng.random((T, *l.output_shape)) < density for l in layers if l.output == "spikes"}
@@ -100,3 +100,61 @@ def test_writer_leaves_nothing_on_exception(tmp_path):
     except ValueError:
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+def _one_layer(T=2, n=1, **meta):
+    layers = [LayerSpec("fc1", "linear", (4,), (3,), act_scale=1 / T),
+              LayerSpec("fc2", "linear", (3,), (2,), output="potential")]
+    return layers, TraceMeta(model="m", dataset="d", T=T, n_samples=n, input_shape=(4,), **meta)
+
+
+def test_writer_refuses_levels_the_reader_would_reject_and_leaves_nothing(tmp_path):
+    import pytest
+
+    layers, meta = _one_layer(twin_levels="spike_counts")
+    spikes = np.array([[1, 0, 0], [1, 0, 0]], dtype=bool)
+    for levels, match in (([3, 0, 0], "0..2"), ([-1, 0, 0], "0..2"), ([1.5, 0, 0], "0..2"),
+                          ([1, 0, 0], "spike counts")):
+        with pytest.raises(ValueError, match=match):
+            with TraceWriter(tmp_path / "x.h5", meta, layers) as w:
+                w.write_sample(0, input=np.zeros(4), spikes={"fc1": spikes}, activations={"fc1": np.array(levels)})
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_writer_refuses_a_trace_over_the_limits_before_creating_a_file(tmp_path):
+    import pytest
+
+    from sim.errors import TraceFormatError
+
+    layers, meta = _one_layer(T=70000)
+    with pytest.raises(TraceFormatError, match="T: 70000 is over the limit of 65535"):
+        TraceWriter(tmp_path / "x.h5", meta, layers)
+    layers, meta = _one_layer()
+    with pytest.raises(TraceFormatError, match="input: a direct-encoded trace stores its analog input"):
+        TraceWriter(tmp_path / "x.h5", meta, layers, with_input=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_checksums_of_what_was_written_are_what_the_reader_recomputes(tmp_path):
+    from sim.trace.integrity import meta_digest, row_digest
+
+    import h5py
+
+    layers, meta = _one_layer(n=2)
+    path = tmp_path / "c.h5"
+    x = np.arange(8, dtype=np.float32).reshape(2, 4)
+    with TraceWriter(path, meta, layers) as w:
+        w.set_weights("fc1", np.ones((3, 4)), 0.5)
+        w.set_weights("fc2", np.full((2, 3), -2), 0.25)
+        for i in range(2):
+            w.write_sample(i, input=x[i], spikes={"fc1": np.zeros((2, 3), bool)}, activations={"fc1": np.zeros(3)})
+    with h5py.File(path, "r") as f:
+        assert f.attrs["format_version"] == 2
+        assert [bytes(d) for d in f["input"].attrs["sha256"]] == [bytes(row_digest(r)) for r in x]
+        # an unwritten readout row holds HDF5's fill value 0, and its checksum says so
+        assert bytes(f["layers/001_fc2/potential"].attrs["sha256"][1]) == bytes(row_digest(np.zeros(2, np.float32)))
+        assert list(f["layers/000_fc1/weight"].attrs["range"]) == [1, 1]
+        stored = f.attrs["meta_sha256"]
+    with open_trace(path) as tr:
+        tr.verify()
+    assert len(stored) == 32 and meta_digest([("/", {"a": 1})]).shape == (32,)

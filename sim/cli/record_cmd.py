@@ -33,14 +33,22 @@ def run(args: argparse.Namespace) -> int:
     torch = require_torch()
     if args.samples < 1 or args.batch_size < 1:
         raise ParameterError(None, "--samples/--batch-size", "must be >= 1")
+    if args.threads < 1:
+        raise ParameterError(None, "--threads", f"must be >= 1, got {args.threads}")
+    if args.eval_samples is not None and args.eval_samples < 0:
+        raise ParameterError(None, "--eval-samples", f"must be >= 0, got {args.eval_samples}")
     if not 2 <= args.weight_bits <= 16:
         raise ParameterError(None, "--weight-bits", f"must be in 2..16, got {args.weight_bits}")
-    from sim.report.output import write_json
+    from sim.report.output import check_destination, write_json
+    from sim.trace.limits import check_request
     from sim.record.convert import convert
     from sim.record.data import load_dataset
     from sim.record.recorder import evaluate_converted, record_trace
     from sim.record.train import load_checkpoint
 
+    check_destination("--out", args.out)
+    if args.json and args.json != "-":
+        check_destination("--json", args.json)
     torch.set_num_threads(args.threads)
     model, ck = load_checkpoint(args.checkpoint)
     cfg = ck.get("config", {})
@@ -49,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
     if args.samples > len(test):
         raise ParameterError(None, "--samples", f"the {dataset} test set has {len(test)} samples, asked {args.samples}")
     conv = convert(model, args.weight_bits)
+    # what the reader accepts (T, samples, memory), checked before recording anything; the
+    # writer then runs the reader's full validation on the file before moving it into place
+    check_request(conv.T, args.samples, tuple(test.x.shape[1:]), conv.specs, file=args.checkpoint, T_option="T")
     desc = (f"{model.name} on {dataset}, T={model.T}, threshold={model.theta}; trained with "
             + ", ".join(f"{k}={cfg[k]}" for k in ("epochs", "lr", "optimizer", "weight_decay", "lambda_a",
                                                  "train_samples", "batch_size", "seed") if k in cfg)

@@ -55,15 +55,23 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from sim.errors import ParameterError
+    from sim.report.output import check_destination
+    from sim.trace.limits import check_request
     from sim.trace.shapes import model_layers
     from sim.trace.synthetic import write_synthetic_trace
 
+    check_destination("--out", args.out)
+    if args.seed < 0:
+        raise ParameterError(None, "--seed", f"must be >= 0, got {args.seed}")
     if args.T < 1:
         raise ParameterError(None, "--T", f"must be >= 1, got {args.T}")
     if args.samples < 1:
         raise ParameterError(None, "--samples", f"must be >= 1, got {args.samples}")
     layers, input_shape = model_layers(args.model, args.T)
+    check_request(args.T, args.samples, input_shape, layers)   # what the reader accepts, before writing
     rate = parse_rate(args.rate, [l.name for l in layers if l.output == "spikes"])
+    # the writer verifies the file with the reader before moving it into place: on a failure
+    # (TraceFormatError, one line, exit 2) nothing is left at --out
     write_synthetic_trace(args.out, layers, input_shape, model=args.model, T=args.T,
                           n_samples=args.samples, rate=rate, seed=args.seed,
                           with_weights=not args.no_weights)

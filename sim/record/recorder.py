@@ -80,7 +80,11 @@ class RecordResult:
 @torch.no_grad()
 def record_trace(conv: Converted, data: Split, n_samples: int, out_path, *, dataset: str,
                  batch_size: int = 16, description: str = "", progress: bool = True) -> RecordResult:
-    """Run the first ``n_samples`` of ``data`` through the SNN and the twin and write a trace."""
+    """Run the first ``n_samples`` of ``data`` through the SNN and the twin and write a trace.
+
+    The writer refuses a trace the reader would reject before writing (TraceFormatError) and
+    runs the reader's full validation on the file before moving it into place, so a trace
+    this returns for is one ``inspect`` and ``replay`` accept; on failure nothing is left."""
     from tqdm import tqdm
 
     n = min(n_samples, len(data))
@@ -88,7 +92,8 @@ def record_trace(conv: Converted, data: Split, n_samples: int, out_path, *, data
     meta = TraceMeta(model=conv.name, dataset=dataset, T=conv.T, n_samples=n,
                      input_shape=tuple(data.x.shape[1:]), neuron=NeuronModel(threshold=conv.theta),
                      encoding="direct", weight_bits=conv.weight_bits, synthetic=False, recorder=RECORDER,
-                     library_versions=library_versions(), description=description)
+                     library_versions=library_versions(), description=description,
+                     twin_levels="spike_counts")  # the converter makes count == level exact (docs/recording.md)
     t0, c0 = time.perf_counter(), time.process_time()
     snn_ok = ann_ok = 0
     with TraceWriter(out_path, meta, specs) as w, EventHooks(conv.snn) as hs, EventHooks(conv.twin) as ha:

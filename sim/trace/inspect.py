@@ -13,12 +13,14 @@ def inspect_trace(path: str, samples: int | None = None) -> dict:
     with open_trace(path) as tr:
         if samples is not None and not 1 <= samples <= tr.n_samples:
             raise ParameterError(path, "--samples", f"must be in 1..{tr.n_samples}, got {samples}")
-        stats = layer_stats(tr, samples)
+        stats = layer_stats(tr, samples)   # spikes and levels, each row checked as it is read
+        tr.verify(samples, events=False)   # and every other stored value: input, readout, weights
         m = tr.meta
         spiking = [s.name for s in stats if s.output == "spikes"]
         return {
             "trace": str(path),
             "format_version": tr.format_version,
+            "checksums": tr.checksums, "twin_levels": m.twin_levels,
             "model": m.model, "dataset": m.dataset, "T": m.T, "samples": m.n_samples,
             "samples_read": stats[0].samples, "input_shape": list(m.input_shape),
             "encoding": m.encoding, "neuron": m.neuron.to_dict(),
@@ -46,6 +48,7 @@ def format_table(info: dict) -> str:
         f"{' (synthetic)' if info['synthetic'] else ''}",
         f"neuron   {info['neuron']['type']} threshold={info['neuron']['threshold']} reset={info['neuron']['reset']}"
         f"  encoding={info['encoding']}  ANN bits={info['ann_activation_bits']}  weight bits={info['weight_bits']}",
+        f"format   v{info['format_version']}  checksums: {info['checksums']}  twin levels: {info['twin_levels']}",
     ]
     head = f"{'layer':<10} {'kind':<8} {'input':<14} {'output':<14} {'fan-in':>7} {'spike rate':>10} {'density':>8} {'spikes':>12}"
     lines += ["", head, "-" * len(head)]

@@ -1,247 +1,53 @@
-"""Reading traces: validated on open, streamed per layer and per sample.
+"""Reading traces: validated on open, streamed per layer and per sample, checked as read.
 
-``open_trace(path)`` checks the whole structure (metadata, versions, dtypes, T, shapes that
-chain from layer to layer) without reading event data, then hands out one sample of one
-layer at a time, so a large trace is never loaded whole. Every violation raises
-:class:`TraceFormatError` naming the file, the layer and the field.
+``open_trace(path)`` validates the whole structure (sim/trace/structure.py: metadata,
+versions, dtypes, T, shapes that chain, limits, chunk indexes, checksum attributes) in a child
+process with a timeout (sim/trace/guard.py), without reading event data; then it hands out one
+sample of one layer at a time, so a large trace is never loaded whole. Every row read is
+checked: its SHA-256 (format 2), padding bits of packed spikes, levels within 0..T, the
+declared twin identity (spike count over T == level), finite floats. Every violation and every
+HDF5 error raises :class:`TraceFormatError` naming the file, the layer and the field.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from pathlib import Path
-
-import h5py
 import numpy as np
 
 from sim.errors import TraceFormatError
-from sim.trace.schema import (
-    ENCODINGS,
-    FORMAT_NAME,
-    LAYER_KINDS,
-    OUTPUT_KINDS,
-    SPIKE_BITORDER,
-    SUPPORTED_VERSIONS,
-    LayerSpec,
-    NeuronModel,
-    TraceMeta,
-)
-
-_REQUIRED_ROOT = {
-    "format": str, "format_version": int, "model": str, "dataset": str, "T": int,
-    "n_samples": int, "input_shape": "shape", "neuron": "json", "encoding": str,
-    "ann_activation_bits": int, "weight_bits": int, "synthetic": bool, "recorder": str,
-    "library_versions": "json", "layer_names": "names",
-}
-_REQUIRED_LAYER = {
-    "name": str, "kind": str, "input_shape": "shape", "output_shape": "shape",
-    "kernel": "ints", "stride": "ints", "padding": "ints", "groups": int, "output": str,
-    "act_scale": float, "has_bias": bool, "index": int, "input_from": str,
-}
-
-
-def _as_str(v):
-    return v.decode() if isinstance(v, bytes) else v
-
-
-class _Checker:
-    """Collects the file name and raises one precise error."""
-
-    def __init__(self, path: str):
-        self.path = path
-
-    def fail(self, field: str, message: str, layer: str | None = None):
-        where = f"layer {layer}: {field}" if layer else field
-        raise TraceFormatError(self.path, where, message)
-
-    def attr(self, attrs, key: str, kind, layer: str | None = None):
-        if key not in attrs:
-            self.fail(key, "required attribute is missing", layer)
-        v = attrs[key]
-        try:
-            if kind is str:
-                v = _as_str(v)
-                if not isinstance(v, str):
-                    raise TypeError
-                return v
-            if kind is int:
-                if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-                    raise TypeError
-                return int(v)
-            if kind is float:
-                if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
-                    raise TypeError
-                return float(v)
-            if kind is bool:
-                if not isinstance(v, (bool, np.bool_)):
-                    raise TypeError
-                return bool(v)
-            if kind in ("shape", "ints"):
-                arr = np.asarray(v)
-                if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-                    raise TypeError
-                if kind == "shape" and (arr.size == 0 or (arr <= 0).any()):
-                    self.fail(key, f"must be a non-empty list of positive integers, got {arr.tolist()}", layer)
-                return tuple(int(x) for x in arr)
-            if kind == "json":
-                return json.loads(_as_str(v))
-            if kind == "names":
-                return [_as_str(x) for x in np.asarray(v).tolist()]
-        except (TypeError, ValueError):
-            self.fail(key, f"has the wrong type ({type(v).__name__}); expected {getattr(kind, '__name__', kind)}", layer)
-        raise AssertionError(kind)
+from sim.trace.guard import bounded, open_h5, short
+from sim.trace.integrity import row_digest
+from sim.trace.schema import SPIKE_BITORDER, LayerSpec
+from sim.trace.structure import Structure, read_structure
 
 
 class Trace:
-    """An open, validated trace. Use as a context manager or call :meth:`close`."""
+    """An open, validated trace. Use as a context manager or call :meth:`close`.
 
-    def __init__(self, path):
+    Arrays returned are the caller's to keep and modify."""
+
+    def __init__(self, path, *, open_timeout: float | None = None):
         self.path = str(path)
-        self._check = _Checker(self.path)
-        if not Path(path).exists():
-            raise TraceFormatError(self.path, None, "file does not exist")
-        try:
-            self._f = h5py.File(path, "r")
-        except OSError as exc:
-            raise TraceFormatError(self.path, None, f"not a readable HDF5 file (truncated or corrupt?): {_short(exc)}") from None
-        try:
-            self._validate()
-        except TraceFormatError:
-            self._f.close()
-            raise
-        except (OSError, KeyError, ValueError) as exc:
-            self._f.close()
-            raise TraceFormatError(self.path, None, f"unreadable HDF5 structure (truncated?): {_short(exc)}") from None
+        s: Structure = bounded(self.path, read_structure, open_timeout)
+        self._s = s
+        self.format_version = s.format_version
+        self.meta = s.meta
+        self.layers: list[LayerSpec] = s.layers
+        self.has_input = s.has_input
+        self._by_name = {l.name: l for l in s.layers}
+        self._producers: dict[str, LayerSpec | None] = {}
+        prev = None
+        for layer in s.layers:
+            self._producers[layer.name] = prev
+            if layer.output != "passthrough":
+                prev = layer
+        self._ds: dict = {}
+        self._packed_cache: dict[str, tuple[int, np.ndarray]] = {}
+        self._readouts_checked: set[int] = set()   # samples whose readout rows were checked
+        self._readouts = [l.name for l in s.layers if l.output == "potential"]
+        self._level_max = min(self.meta.T, 2**self.meta.ann_activation_bits - 1)
+        self._f = open_h5(self.path)
 
-    # -- validation --------------------------------------------------------------------
-    def _validate(self) -> None:
-        f, c = self._f, self._check
-        a = {k: c.attr(f.attrs, k, kind) for k, kind in _REQUIRED_ROOT.items()}
-        if a["format"] != FORMAT_NAME:
-            c.fail("format", f"expected '{FORMAT_NAME}', got '{a['format']}'")
-        if a["format_version"] not in SUPPORTED_VERSIONS:
-            c.fail("format_version", f"version {a['format_version']} is not supported (supported: {SUPPORTED_VERSIONS})")
-        self.format_version = a["format_version"]
-        if a["T"] < 1:
-            c.fail("T", f"must be >= 1, got {a['T']}")
-        if a["n_samples"] < 1:
-            c.fail("n_samples", f"must be >= 1, got {a['n_samples']}")
-        if a["encoding"] not in ENCODINGS:
-            c.fail("encoding", f"must be one of {ENCODINGS}, got '{a['encoding']}'")
-        if not 1 <= a["ann_activation_bits"] <= 16:
-            c.fail("ann_activation_bits", f"must be in 1..16, got {a['ann_activation_bits']}")
-        if not 0 <= a["weight_bits"] <= 16:
-            c.fail("weight_bits", f"must be in 0..16, got {a['weight_bits']}")
-        neuron = a["neuron"]
-        try:
-            neuron = NeuronModel(**neuron)
-        except TypeError:
-            c.fail("neuron", f"expected keys {list(NeuronModel().to_dict())}, got {list(neuron)}")
-        T, n = a["T"], a["n_samples"]
-        self.meta = TraceMeta(
-            model=a["model"], dataset=a["dataset"], T=T, n_samples=n, input_shape=a["input_shape"],
-            neuron=neuron, encoding=a["encoding"], ann_activation_bits=a["ann_activation_bits"],
-            weight_bits=a["weight_bits"], synthetic=a["synthetic"], recorder=a["recorder"],
-            library_versions=a["library_versions"], description=_as_str(f.attrs.get("description", "")),
-        )
-        self._check_dataset(f, "labels", (n,), (np.integer,), None)
-        self.has_input = "input" in f
-        if self.has_input:
-            self._check_dataset(f, "input", (n, *self.meta.input_shape), (np.floating,), None)
-        if self.meta.encoding == "rate" and self.has_input:
-            nbytes = -(-math.prod(self.meta.input_shape) // 8)
-            self._check_dataset(f, "input_spikes", (n, T, nbytes), (np.uint8,), None)
-
-        if "layers" not in f or not isinstance(f["layers"], h5py.Group):
-            c.fail("layers", "required group is missing")
-        names = a["layer_names"]
-        if not names:
-            c.fail("layer_names", "a trace needs at least one layer")
-        groups = sorted(f["layers"].keys())
-        if len(groups) != len(names):
-            c.fail("layer_names", f"lists {len(names)} layers but group 'layers' holds {len(groups)}")
-        self.layers: list[LayerSpec] = []
-        self._gnames: dict[str, str] = {}
-        prev_name, prev_shape = "input", self.meta.input_shape
-        for i, (name, gname) in enumerate(zip(names, groups)):
-            if gname != f"{i:03d}_{name}":
-                c.fail("layer_names", f"layer {i} is '{name}' but the group is '{gname}'")
-            layer = self._validate_layer(f["layers"][gname], name, i, prev_name, prev_shape)
-            self.layers.append(layer)
-            self._gnames[name] = gname
-            prev_name, prev_shape = name, layer.output_shape
-
-    def _validate_layer(self, g, name, i, prev_name, prev_shape) -> LayerSpec:
-        c = self._check
-        a = {k: c.attr(g.attrs, k, kind, name) for k, kind in _REQUIRED_LAYER.items()}
-        if a["name"] != name:
-            c.fail("name", f"group says '{a['name']}', layer_names says '{name}'", name)
-        if a["index"] != i:
-            c.fail("index", f"expected {i}, got {a['index']}", name)
-        if a["kind"] not in LAYER_KINDS:
-            c.fail("kind", f"unknown kind '{a['kind']}' (known: {', '.join(LAYER_KINDS)})", name)
-        if a["output"] not in OUTPUT_KINDS:
-            c.fail("output", f"unknown output '{a['output']}' (known: {', '.join(OUTPUT_KINDS)})", name)
-        if a["input_from"] != prev_name:
-            c.fail("input_from", f"expected '{prev_name}' (execution order), got '{a['input_from']}'", name)
-        if a["input_shape"] != tuple(prev_shape):
-            c.fail("input_shape", f"{list(a['input_shape'])} does not match the previous layer's "
-                   f"output_shape {list(prev_shape)} ('{prev_name}')", name)
-        kind = a["kind"]
-        if kind in ("conv2d", "avgpool"):
-            if len(a["input_shape"]) != 3:
-                c.fail("input_shape", f"a {kind} layer needs (C, H, W), got {list(a['input_shape'])}", name)
-            for key in ("kernel", "stride", "padding"):
-                if len(a[key]) != 2 or any(x < (0 if key == "padding" else 1) for x in a[key]):
-                    c.fail(key, f"needs two {'non-negative' if key == 'padding' else 'positive'} integers, got {list(a[key])}", name)
-            if a["groups"] < 1 or a["input_shape"][0] % a["groups"] or a["output_shape"][0] % a["groups"]:
-                c.fail("groups", f"{a['groups']} does not divide the channels", name)
-        elif kind == "linear" and len(a["input_shape"]) != 1:
-            c.fail("input_shape", f"a linear layer needs a flat input, got {list(a['input_shape'])}", name)
-        layer = LayerSpec(name=name, kind=kind, input_shape=a["input_shape"], output_shape=a["output_shape"],
-                          kernel=a["kernel"], stride=a["stride"], padding=a["padding"], groups=a["groups"],
-                          output=a["output"], act_scale=a["act_scale"], has_bias=a["has_bias"])
-        expected = layer.expected_output_shape()
-        if expected != layer.output_shape:
-            c.fail("output_shape", f"{list(layer.output_shape)} but the geometry implies {list(expected)}", name)
-        if kind == "flatten" and layer.output != "passthrough":
-            c.fail("output", "a flatten layer must be 'passthrough'", name)
-        n, T = self.meta.n_samples, self.meta.T
-        if layer.output == "spikes":
-            nbytes = -(-layer.n_neurons // 8)
-            ds = self._check_dataset(g, "spikes", None, (np.uint8,), name)
-            if ds.ndim != 3:
-                c.fail("spikes", f"expected 3 dimensions [samples, T, bytes], got shape {list(ds.shape)}", name)
-            if ds.shape[1] != T:
-                c.fail("spikes", f"has T={ds.shape[1]} time steps but the file's T is {T}", name)
-            if ds.shape != (n, T, nbytes):
-                c.fail("spikes", f"shape {list(ds.shape)}, expected {[n, T, nbytes]}", name)
-            if _as_str(ds.attrs.get("bitorder", "")) != SPIKE_BITORDER:
-                c.fail("spikes.bitorder", f"expected '{SPIKE_BITORDER}'", name)
-            self._check_dataset(g, "activations", (n, *layer.output_shape), (np.uint8, np.uint16), name)
-        elif layer.output == "potential":
-            for key in ("potential", "ann_output"):
-                if key in g:
-                    self._check_dataset(g, key, (n, *layer.output_shape), (np.floating,), name)
-        if "weight" in g:
-            self._check_dataset(g, "weight", layer.weight_shape or None, (np.integer,), name)
-            if "scale" not in g["weight"].attrs:
-                c.fail("weight.scale", "required attribute is missing", name)
-        return layer
-
-    def _check_dataset(self, g, key, shape, dtypes, layer):
-        c = self._check
-        if key not in g or not isinstance(g[key], h5py.Dataset):
-            c.fail(key, "required dataset is missing", layer)
-        ds = g[key]
-        if not any(np.issubdtype(ds.dtype, t) for t in dtypes):
-            c.fail(key, f"dtype {ds.dtype} not allowed (expected {', '.join(np.dtype(t).name if t not in (np.integer, np.floating) else t.__name__ for t in dtypes)})", layer)
-        if shape is not None and tuple(ds.shape) != tuple(shape):
-            c.fail(key, f"shape {list(ds.shape)}, expected {list(shape)}", layer)
-        return ds
-
-    # -- access ------------------------------------------------------------------------
+    # -- metadata ----------------------------------------------------------------------
     @property
     def T(self) -> int:
         return self.meta.T
@@ -250,72 +56,157 @@ class Trace:
     def n_samples(self) -> int:
         return self.meta.n_samples
 
+    @property
+    def checksums(self) -> str:
+        """What protects the stored values, in words (``inspect`` prints it)."""
+        if self._s.checksummed:
+            return f"sha256 per sample row and per dataset, attributes digest (format v{self.format_version})"
+        return f"none (format v{self.format_version} file)"
+
     def layer(self, name: str) -> LayerSpec:
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise KeyError(name)
+        return self._by_name[name]
 
-    def _group(self, name: str) -> h5py.Group:
-        return self._f["layers"][self._gnames[name]]
+    def producer(self, name: str) -> LayerSpec | None:
+        """The layer whose output events ``name`` consumes, skipping passthroughs (None: the input)."""
+        return self._producers[name]
 
-    def _read(self, g, key, index, layer=None):
+    # -- checked reads -----------------------------------------------------------------
+    def _where(self, key: str, layer: str | None) -> str:
+        return f"layer {layer}: {key}" if layer else key
+
+    def _fail(self, key, layer, message):
+        raise TraceFormatError(self.path, self._where(key, layer), message)
+
+    def _dataset(self, key: str, layer: str | None):
+        path = f"layers/{self._s.groups[layer]}/{key}" if layer else key
+        if path not in self._ds:
+            try:
+                self._ds[path] = self._f[path]
+            except Exception as exc:  # noqa: BLE001 - any HDF5 error is a damaged file
+                self._fail(key, layer, f"cannot open the dataset (truncated or corrupt?): {short(exc)}")
+        return path, self._ds[path]
+
+    def _read(self, key: str, layer: str | None, sample: int | None) -> np.ndarray:
+        """One sample's row (``sample``) or the whole dataset (None), checked against its SHA-256."""
+        path, ds = self._dataset(key, layer)
+        if sample is not None:
+            sample = int(sample)
+            if not 0 <= sample < self.n_samples:
+                raise IndexError(f"sample {sample} out of range 0..{self.n_samples - 1}")
+        what = "the dataset" if sample is None else f"sample {sample}"
+        if sample is not None and sample not in self._readouts_checked:
+            # a sample's readout rows are small and no replay reads them: check them with the
+            # first row read of that sample, so a damaged one cannot pass unseen
+            self._readouts_checked.add(sample)
+            for name in self._readouts:
+                self.potential(name, sample)
+                self.ann_output(name, sample)
         try:
-            return g[key][index]
-        except (OSError, ValueError, KeyError) as exc:
-            raise TraceFormatError(self.path, f"layer {layer}: {key}" if layer else key,
-                                   f"cannot read data (truncated or corrupt?): {_short(exc)}") from None
+            data = ds[()] if sample is None else ds[sample]
+        except Exception as exc:  # noqa: BLE001 - h5py raises OSError, RuntimeError, ValueError, ...
+            self._fail(key, layer, f"cannot read {what} (truncated or corrupt?): {short(exc)}")
+        digests = self._s.digests.get(path)
+        if digests is not None:
+            want = digests if sample is None else digests[sample]
+            if not np.array_equal(row_digest(data), want):
+                self._fail(key, layer, f"{what} does not match its SHA-256 checksum: the stored data is corrupt")
+        return np.asarray(data)
 
+    def _check_padding(self, packed: np.ndarray, n: int, key: str, layer: str | None, sample: int) -> None:
+        if n % 8 and packed.size and (packed[:, -1] & np.uint8((0xFF << (n % 8)) & 0xFF)).any():
+            self._fail(key, layer, f"sample {sample}: padding bits past the last of its {n} neurons are set "
+                       "(they must be 0)")
+
+    def _check_finite(self, a: np.ndarray, key: str, layer: str | None, what: str) -> np.ndarray:
+        if not np.isfinite(a).all():
+            bad = a.reshape(-1)[~np.isfinite(a.reshape(-1))][0]
+            self._fail(key, layer, f"{what}: holds a non-finite value ({bad}); expected finite floats")
+        return a
+
+    def _packed(self, name: str, sample: int) -> np.ndarray:
+        """Checked packed spikes of one sample, cached per layer until another sample is read."""
+        hit = self._packed_cache.get(name)
+        if hit is not None and hit[0] == sample:
+            return hit[1]
+        packed = self._read("spikes", name, sample)
+        self._check_padding(packed, self._by_name[name].n_neurons, "spikes", name, sample)
+        self._packed_cache[name] = (int(sample), packed)
+        return packed
+
+    def _levels(self, name: str, sample: int) -> np.ndarray:
+        levels = self._read("activations", name, sample)
+        top = int(levels.max()) if levels.size else 0
+        if top > self._level_max:
+            self._fail("activations", name, f"sample {sample}: level {top} is outside 0..{self._level_max} "
+                       f"(T={self.T}, {self.meta.ann_activation_bits}-bit levels)")
+        if self.meta.twin_levels == "spike_counts":
+            n = self._by_name[name].n_neurons
+            bits = np.unpackbits(self._packed(name, sample), axis=1, count=n, bitorder=SPIKE_BITORDER)
+            counts = bits.sum(axis=0, dtype=np.uint16 if self.T < 2**16 else np.uint32)
+            flat = levels.reshape(-1)
+            if not np.array_equal(counts, flat):
+                bad = np.flatnonzero(counts != flat)
+                self._fail("activations", name, f"sample {sample}: {bad.size} neuron(s) have a level that differs "
+                           f"from their spike count over T (first: neuron {bad[0]}, level {flat[bad[0]]}, "
+                           f"{counts[bad[0]]} spikes); the trace declares twin_levels = spike_counts")
+        return levels
+
+    # -- access ------------------------------------------------------------------------
     def labels(self) -> np.ndarray:
-        return self._read(self._f, "labels", slice(None))
+        labels = self._read("labels", None, None)
+        if labels.size and labels.min() < -1:
+            self._fail("labels", None, f"holds {labels.min()}; a label is a class index or -1 (unknown)")
+        return labels
 
     def input(self, sample: int) -> np.ndarray:
         """The analog input of one sample, float32 [*input_shape]."""
         if not self.has_input:
             raise TraceFormatError(self.path, "input", "this trace stores no input")
-        return self._read(self._f, "input", sample)
+        return self._check_finite(self._read("input", None, sample), "input", None, f"sample {sample}")
 
     def spikes_packed(self, name: str, sample: int) -> np.ndarray:
         """Packed output spikes of a layer for one sample: uint8 [T, ceil(neurons/8)]."""
-        return self._read(self._group(name), "spikes", sample, name)
+        return self._packed(name, sample).copy()
 
     def spikes(self, name: str, sample: int) -> np.ndarray:
         """Output spikes of a layer for one sample: bool [T, *output_shape]."""
         layer = self.layer(name)
-        packed = self.spikes_packed(name, sample)
-        flat = np.unpackbits(packed, axis=1, count=layer.n_neurons, bitorder=SPIKE_BITORDER)
+        flat = np.unpackbits(self._packed(name, sample), axis=1, count=layer.n_neurons, bitorder=SPIKE_BITORDER)
         return flat.astype(bool).reshape(self.T, *layer.output_shape)
 
     def activations(self, name: str, sample: int) -> np.ndarray:
         """ANN-twin activation levels of a layer's output for one sample [*output_shape]."""
-        return self._read(self._group(name), "activations", sample, name)
+        return self._levels(name, sample)
+
+    def _float_row(self, key: str, name: str, sample: int) -> np.ndarray | None:
+        self.layer(name)
+        if not self._has(key, name):
+            return None
+        return self._check_finite(self._read(key, name, sample), key, name, f"sample {sample}")
+
+    def _has(self, key: str, name: str) -> bool:
+        try:
+            return key in self._f["layers"][self._s.groups[name]]
+        except Exception as exc:  # noqa: BLE001
+            self._fail(key, name, f"cannot read the layer's group (corrupt?): {short(exc)}")
 
     def potential(self, name: str, sample: int) -> np.ndarray | None:
-        g = self._group(name)
-        return self._read(g, "potential", sample, name) if "potential" in g else None
+        return self._float_row("potential", name, sample)
 
     def ann_output(self, name: str, sample: int) -> np.ndarray | None:
-        g = self._group(name)
-        return self._read(g, "ann_output", sample, name) if "ann_output" in g else None
-
-    def producer(self, name: str) -> LayerSpec | None:
-        """The layer whose output events ``name`` consumes, skipping passthroughs (None: the input)."""
-        idx = [l.name for l in self.layers].index(name)
-        for prev in reversed(self.layers[:idx]):
-            if prev.output != "passthrough":
-                return prev
-        return None
+        return self._float_row("ann_output", name, sample)
 
     def input_spikes(self, name: str, sample: int) -> np.ndarray | None:
         """Spikes a layer consumes for one sample, bool [T, *input_shape]; None for analog input."""
         prev = self.producer(name)
         layer = self.layer(name)
         if prev is None:
-            if self.meta.encoding != "rate" or not self.has_input:
+            if self.meta.encoding != "rate":
                 return None
-            packed = self._read(self._f, "input_spikes", sample)
+            packed = self._read("input_spikes", None, sample)
+            self._check_padding(packed, layer.n_inputs, "input_spikes", None, sample)
         elif prev.output == "spikes":
-            packed = self.spikes_packed(prev.name, sample)
+            packed = self._packed(prev.name, sample)
         else:
             return None
         flat = np.unpackbits(packed, axis=1, count=layer.n_inputs, bitorder=SPIKE_BITORDER)
@@ -323,17 +214,52 @@ class Trace:
 
     def weights(self, name: str) -> tuple[np.ndarray, float] | None:
         """Quantised integer weights and their scale (value = weight * scale), or None."""
-        g = self._group(name)
-        if "weight" not in g:
+        if name not in self._s.weight_scales:
+            self.layer(name)
             return None
-        return self._read(g, "weight", slice(None), name), float(g["weight"].attrs["scale"])
+        w = self._read("weight", name, None)
+        bits = self.meta.weight_bits
+        lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+        if w.size and (w.min() < lo or w.max() > hi):
+            self._fail("weight", name, f"holds {w.min() if w.min() < lo else w.max()}, outside the {bits}-bit "
+                       f"range {lo}..{hi} (weight_bits)")
+        return w, self._s.weight_scales[name]
 
     def bias(self, name: str) -> np.ndarray | None:
-        g = self._group(name)
-        return self._read(g, "bias", slice(None), name) if "bias" in g else None
+        self.layer(name)
+        if not self._has("bias", name):
+            return None
+        return self._check_finite(self._read("bias", name, None), "bias", name, "the dataset")
+
+    def verify(self, samples: int | None = None, events: bool = True) -> None:
+        """Read every stored value (of the first ``samples`` samples; labels, weights and biases
+        whole) through the checks above; TraceFormatError at the first violation.
+        ``events=False`` leaves out the spikes and levels (a caller that streams them anyway)."""
+        n = self.n_samples if samples is None else min(samples, self.n_samples)
+        self.labels()
+        for layer in self.layers:
+            self.weights(layer.name)
+            self.bias(layer.name)
+        first = next((l for l in self.layers if l.output != "passthrough"), None)
+        for i in range(n):
+            if self.has_input:
+                self.input(i)
+            if first is not None:
+                self.input_spikes(first.name, i)
+            for layer in self.layers:
+                if layer.output == "spikes" and events:
+                    self._levels(layer.name, i)
+                elif layer.output == "potential":
+                    self.potential(layer.name, i)
+                    self.ann_output(layer.name, i)
 
     def close(self) -> None:
-        self._f.close()
+        self._packed_cache.clear()
+        self._ds.clear()
+        try:
+            self._f.close()
+        except Exception:  # noqa: BLE001 - a damaged file may fail to close; nothing to keep
+            pass
 
     def __enter__(self) -> "Trace":
         return self
@@ -342,10 +268,9 @@ class Trace:
         self.close()
 
 
-def _short(exc: Exception) -> str:
-    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+def open_trace(path, *, open_timeout: float | None = None) -> Trace:
+    """Open and validate a trace; raises :class:`TraceFormatError` on any violation.
 
-
-def open_trace(path) -> Trace:
-    """Open and validate a trace; raises :class:`TraceFormatError` on any violation."""
-    return Trace(path)
+    ``open_timeout``: seconds the metadata read may take (default
+    :func:`sim.trace.limits.open_timeout`; 0: in this process, unbounded)."""
+    return Trace(path, open_timeout=open_timeout)

@@ -9,14 +9,25 @@ import math
 from dataclasses import asdict, dataclass, field
 
 FORMAT_NAME = "snn-energy-trace"
-FORMAT_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+#: Version 2 adds checksums (sim/trace/integrity.py) and the ``twin_levels`` attribute;
+#: version 1 files (no checksums) stay readable.
+FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
 
 #: Synaptic or structural layer kinds a trace may hold.
 LAYER_KINDS = ("conv2d", "linear", "avgpool", "flatten")
 #: What a layer produces: re-spiked events, a readout potential (no fire), or its input reshaped.
 OUTPUT_KINDS = ("spikes", "potential", "passthrough")
 ENCODINGS = ("direct", "rate")
+#: Neuron models and reset rules a trace may declare (``neuron`` attribute).
+NEURON_TYPES = ("IF", "LIF")
+RESETS = ("subtract", "zero", "none")
+#: What the ANN twin's levels are: ``spike_counts`` declares every neuron's level equal to its
+#: spike count over T (the paper's Q_T twin of an IF SNN; the reader checks it per sample),
+#: ``independent`` claims no relation.
+TWIN_LEVELS = ("spike_counts", "independent")
+#: Version-1 files carry no ``twin_levels``; those written by these recorders hold the identity.
+V1_EXACT_TWIN_RECORDERS = ("sim.record", "sim.trace.synthetic")
 #: Bit order of the packed spike datasets (numpy.packbits(bitorder=...)).
 SPIKE_BITORDER = "little"
 
@@ -51,6 +62,7 @@ class TraceMeta:
     recorder: str = "sim"
     library_versions: dict = field(default_factory=dict)
     description: str = ""
+    twin_levels: str = "independent"
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(int(x) for x in self.input_shape)

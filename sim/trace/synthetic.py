@@ -31,12 +31,17 @@ def if_spike_train(levels: np.ndarray, T: int, threshold: float = NeuronModel.th
 def write_synthetic_trace(path, layers: list[LayerSpec], input_shape, *, model: str, T: int,
                           n_samples: int, rate: float | dict[str, float], seed: int = 0,
                           with_weights: bool = True, dataset: str = "synthetic") -> None:
-    """Write a synthetic trace; ``rate`` is one spike rate or one per spiking layer name."""
+    """Write a synthetic trace; ``rate`` is one spike rate or one per spiking layer name.
+
+    The writer refuses (TraceFormatError naming the field) what the reader would reject
+    before writing anything, and verifies the file with the reader before it is moved into
+    place."""
     rng = np.random.default_rng(seed)
     meta = TraceMeta(model=model, dataset=dataset, T=T, n_samples=n_samples, input_shape=input_shape,
                      synthetic=True, recorder=f"sim.trace.synthetic {__version__}",
                      library_versions={"numpy": np.__version__},
-                     description=f"synthetic: Binomial(T, rate) levels, rate={rate}, seed={seed}")
+                     description=f"synthetic: Binomial(T, rate) levels, rate={rate}, seed={seed}",
+                     twin_levels="spike_counts")
     with TraceWriter(path, meta, layers) as w:
         if with_weights:
             for layer in layers:
