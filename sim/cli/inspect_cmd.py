@@ -21,14 +21,14 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.report.output import write_json
+    from sim.report.output import Outputs
     from sim.trace.inspect import format_table, inspect_trace
 
-    info = inspect_trace(args.trace, args.samples)
-    if args.json == "-":
-        write_json(info, "-")
-        return 0
-    sys.stdout.write(format_table(info))
-    if args.json:
-        write_json(info, args.json)
+    with Outputs() as out:
+        js = out.file("--json", args.json, stdout=True)
+        info = inspect_trace(args.trace, args.samples)
+        if args.json != "-":
+            sys.stdout.write(format_table(info))
+        if js:
+            out.json(js, info)
     return 0

@@ -65,7 +65,10 @@ def check_positive(value: int | None, option: str) -> None:
 
 
 def parse_T(text: str) -> list[int]:
-    """'1-16' -> 1..16, '2,4,6' -> [2, 4, 6]; sorted, without repeats. ParameterError if bad."""
+    """'1-16' -> 1..16, '2,4,6' -> [2, 4, 6]; sorted, without repeats, each at most the
+    largest T a trace may hold (sim.trace.limits.MAX_T). ParameterError if bad."""
+    from sim.trace.limits import MAX_T
+
     values: set[int] = set()
     for part in text.split(","):
         lo, sep, hi = part.strip().partition("-")
@@ -78,6 +81,8 @@ def parse_T(text: str) -> list[int]:
             raise ParameterError(None, "--T", f"time windows must be >= 1, got {part.strip()!r}")
         if b < a:
             raise ParameterError(None, "--T", f"empty range {part.strip()!r}")
+        if b > MAX_T:  # checked before the range is built: 1-1000000000 must not fill memory
+            raise ParameterError(None, "--T", f"time windows must be <= {MAX_T}, got {b}")
         values.update(range(a, b + 1))
     return sorted(values)
 

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from sim.record.train import load_checkpoint
 
     check_destination("--out", args.out)
-    if args.json and args.json != "-":
+    if args.json is not None and args.json != "-":
         check_destination("--json", args.json)
     torch.set_num_threads(args.threads)
     model, ck = load_checkpoint(args.checkpoint)
