@@ -314,3 +314,15 @@ def test_a_spec_the_neuromorphic_policy_refuses_is_the_same_parameter_error_ever
         with _nm_pytest.raises(_NmParameterError) as closed_form:
             _nm_closed_form.predict(spec, tr.layers, _nm_event_stats(tr), tr.T, "snn", _nm_act_bits(tr))
     assert str(simulator.value) == str(closed_form.value)
+
+
+def test_an_io_port_off_the_mesh_names_the_coordinate_at_fault():
+    from sim.arch.spec import load_arch_spec
+    from sim.errors import ParameterError
+    from sim.mapping.neuromorphic import io_node, mesh_geometry
+
+    for field, value in (("io_x", 99), ("io_y", 99)):
+        spec = load_arch_spec("neuromorphic", [f"mapping.{field}={value}"])
+        with _pytest.raises(ParameterError) as err:
+            io_node(spec, mesh_geometry(spec))
+        assert err.value.field == f"mapping.{field}"

@@ -79,7 +79,8 @@ def io_node(spec: ArchSpec, mesh: MeshGeometry) -> int:
     """Node where off-chip input enters (mapping.io_x, io_y); ParameterError off the mesh."""
     m = spec.mapping
     if not (m["io_x"] < mesh.width and m["io_y"] < mesh.height):
-        raise ParameterError(spec.path, "mapping.io_x", f"I/O port ({m['io_x']}, {m['io_y']}) is "
+        field = "mapping.io_x" if m["io_x"] >= mesh.width else "mapping.io_y"
+        raise ParameterError(spec.path, field, f"I/O port ({m['io_x']}, {m['io_y']}) is "
                              f"outside the {mesh.width}x{mesh.height} mesh")
     return mesh.node(m["io_x"], m["io_y"])
 
