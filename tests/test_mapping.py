@@ -326,3 +326,21 @@ def test_an_io_port_off_the_mesh_names_the_coordinate_at_fault():
         with _pytest.raises(ParameterError) as err:
             io_node(spec, mesh_geometry(spec))
         assert err.value.field == f"mapping.{field}"
+
+
+def test_a_mapping_too_large_to_hold_is_refused_before_partitioning():
+    import time
+
+    from sim.arch.spec import load_arch_spec
+    from sim.errors import ParameterError
+    from sim.mapping.neuromorphic import build
+    from sim.trace.shapes import model_layers
+
+    layers = [l for l in model_layers("vgg16", 6)[0] if l.output != "passthrough"]
+    spec = load_arch_spec("neuromorphic", ["components.neuron_memory.capacity_bytes=3",
+                                           "components.noc.width=1", "components.noc.height=1"])
+    t0 = time.perf_counter()
+    with _pytest.raises(ParameterError) as err:
+        build(spec, layers, [None] + list(range(len(layers) - 1)))
+    assert err.value.field == "components.neuron_memory.capacity_bytes" and "GiB" in str(err.value)
+    assert time.perf_counter() - t0 < 5  # refused from the shapes, nothing allocated

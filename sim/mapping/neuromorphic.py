@@ -19,6 +19,11 @@ from sim.arch.spec import ArchSpec
 from sim.errors import ParameterError
 from sim.mapping.encoding import address_bits
 from sim.trace import LayerSpec
+from sim.trace.limits import MEMORY_BUDGET_BYTES
+
+#: int64 arrays kept per input element of every part (the part's source nodes, and the
+#: simulator's packets, east-west hops, north-south hops, synapses and a scratch row).
+ARRAYS_PER_PART_INPUT = 6
 
 @dataclass(frozen=True)
 class MeshGeometry:
@@ -300,6 +305,22 @@ class Mapping:
                 "k_hop_static": k_hop_static, "layers": layers}
 
 
+def check_mapping_size(spec: ArchSpec, layers: list[LayerSpec], per_core: int, n_nodes: int) -> None:
+    """Refuse, before partitioning, a mapping whose per-part tables cannot fit in memory: a
+    layer of n neurons needs at least ⌈⌈n / per_core⌉ / n_nodes⌉ chip configurations (parts),
+    each holding ``ARRAYS_PER_PART_INPUT`` int64 values per input element. ParameterError
+    naming the neuron memory when that lower bound exceeds the memory budget
+    (sim.trace.limits.MEMORY_BUDGET_BYTES)."""
+    parts = [-(-(-(-l.n_neurons // per_core)) // n_nodes) for l in layers]
+    need = sum(p * ARRAYS_PER_PART_INPUT * 8 * l.n_inputs for p, l in zip(parts, layers))
+    if need > MEMORY_BUDGET_BYTES:
+        raise ParameterError(spec.path, "components.neuron_memory.capacity_bytes",
+                             f"{per_core} neuron(s) per core on {n_nodes} core(s) split the model into at "
+                             f"least {sum(parts)} chip configurations whose routing tables need over "
+                             f"{need / 2**30:.1f} GiB (limit {MEMORY_BUDGET_BYTES / 2**30:.0f} GiB): give the "
+                             f"cores more neuron memory or the mesh more cores")
+
+
 def build(spec: ArchSpec, layers: list[LayerSpec], producers: list[int | None]) -> Mapping:
     """Partition, segment and place ``layers`` (compute layers, execution order);
     ``producers[i]`` is the index of the layer whose events layer i consumes (None: the
@@ -308,6 +329,7 @@ def build(spec: ArchSpec, layers: list[LayerSpec], producers: list[int | None]) 
     mesh = mesh_geometry(spec)
     per_core = neurons_per_core(spec)
     io = io_node(spec, mesh)
+    check_mapping_size(spec, layers, per_core, mesh.n_nodes)
     groups = partition_layers(spec, layers)
     segs = segments([g.n_groups for g in groups], mesh.n_nodes)
     if len(segs) > 1 and "dram" not in spec.components:
