@@ -147,3 +147,22 @@ def test_every_golden_replay_document_is_a_valid_saved_report():
     for path in sorted(GOLDEN_REPLAY.parent.glob("*.replay.json")):
         for i, run in enumerate(json.loads(path.read_text())["runs"]):
             check_report(run, str(path), f"runs[{i}].")
+
+
+def test_reprice_refuses_a_report_whose_memory_lost_its_capacity(tmp_path):
+    """A memory is priced by its size (Horowitz by_capacity): without it the price is silently
+    another one, so the report is invalid."""
+    import json
+
+    from conftest import run_cli
+
+    src = tmp_path / "r.json"
+    assert run_cli("replay", "traces/tiny_synth_T4.h5", "--arch", "spatial_dataflow", "--samples", "1",
+                   "--quiet", "--json", src).returncode == 0
+    doc = json.loads(src.read_text())
+    del doc["runs"][0]["arch"]["components"]["local_memory"]["capacity_bytes"]
+    src.write_text(json.dumps(doc))
+    res = run_cli("reprice", src, "--energy", "horowitz_45nm", "--json", tmp_path / "o.json")
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert "runs[0].arch.components.local_memory.capacity_bytes" in res.stderr
+    assert not (tmp_path / "o.json").exists()

@@ -205,8 +205,13 @@ def check_report(report, path: str | None = None, where: str = "") -> None:
         _expect(isinstance(cls, str) and cls in COMPONENT_CLASSES, path, f"{at}.class",
                 f"unknown component class {show(cls)}"
                 f"{did_you_mean(cls, COMPONENT_CLASSES) if isinstance(cls, str) else ''}")
-        if comp.get("capacity_bytes") is not None:
+        if "capacity_bytes" in COMPONENT_CLASSES[cls].fields:  # priced by size: it must be there
+            _expect("capacity_bytes" in comp, path, f"{at}.capacity_bytes",
+                    f"missing: a {cls} is priced by its capacity")
             _int(comp["capacity_bytes"], path, f"{at}.capacity_bytes", 1, MAX_CAPACITY_BYTES)
+        else:
+            _expect(comp.get("capacity_bytes") is None, path, f"{at}.capacity_bytes",
+                    f"a {cls} has no capacity, got {show(comp.get('capacity_bytes'))}")
     _expect(report["mode"] in MODES, path, f"{where}mode", f"expected one of {', '.join(MODES)}, "
             f"got {show(report['mode'])}")
     _dict(report["trace"], path, f"{where}trace")
