@@ -386,6 +386,16 @@ def byte_mutation(rng: random.Random, data: bytearray) -> tuple[str, str, bytes]
     return f"bytes-{op}", detail, bytes(d)
 
 
+def _is_override(name: str) -> bool:
+    """True for an energy-table entry that prices one action of a class apart from the class
+    rule (``<class>_<action>``), which a table may drop: the class rule then prices it."""
+    from sim.arch.components import COMPONENT_CLASSES
+
+    rules = {e for c in COMPONENT_CLASSES.values() for a in c.performs for e in (c.entries(a) or ())}
+    overrides = {f"{n}_{a}" for n, c in COMPONENT_CLASSES.items() for a in c.performs}
+    return name in overrides and name not in rules
+
+
 def _typo(rng: random.Random, name: str) -> str:
     for _ in range(20):
         op = rng.randrange(5)
@@ -1139,7 +1149,7 @@ def yaml_mutation(rng: random.Random, kind: str, text: str) -> tuple[str, str, s
                 used = {v for p, v in leaves(doc) if p and p[-1] == "source"}
                 expect = "invalid" if path[1] in used else "either"
             if kind == "table" and path[0] == "entries" and len(path) == 2:
-                expect, warn = "unpriced", [str(path[1])]
+                expect, warn = ("either" if _is_override(str(path[1])) else "unpriced"), [str(path[1])]
             if kind == "table" and path[0] == "entries" and len(path) == 2 and not parent:
                 expect = "invalid"
             detail = f"delete {'.'.join(map(str, path))}"
@@ -1166,7 +1176,10 @@ def yaml_mutation(rng: random.Random, kind: str, text: str) -> tuple[str, str, s
     if mclass == "entry-delete":
         name = pick(rng, list(doc["entries"]))
         del doc["entries"][name]
-        return mclass, "table:entries.*", f"delete entry {name}", "unpriced", [name], dump_yaml(doc)
+        # a per-action override (<class>_<action>, docs/arch-spec.md "Pricing") falls back to its
+        # class rule: still a valid table, priced differently by design
+        expect = "either" if _is_override(name) else "unpriced"
+        return mclass, "table:entries.*", f"delete entry {name}", expect, [name], dump_yaml(doc)
 
     if mclass == "by-capacity":
         cands = [n for n, e in doc["entries"].items() if isinstance(e, dict) and "by_capacity" in e]

@@ -115,3 +115,8 @@ def test_bad_energy_table_exits_2_naming_the_field(tmp_path):
     proc = formulas("--T", "6", "--energy", bad)
     assert proc.returncode == 2
     assert "entries.add.energy_pj" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_an_empty_T_is_an_error_not_the_default():
+    proc = formulas("--T", "")
+    assert proc.returncode == 2 and "--T" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     for name, default in TRACE_ONLY.items():
         if getattr(args, name) != default:
             raise ParameterError(None, _flag(name), "only used with --trace")
-    Ts = options.parse_T(args.T or "1-16")
+    Ts = options.parse_T("1-16" if args.T is None else args.T)
     _check_fraction(args.sparsity, "--sparsity")
     _check_fraction(args.qnn_rho, "--qnn-rho", low_open=True)
     if args.qnn_rho is not None and not args.qnn:
