@@ -346,3 +346,15 @@ def test_a_yaml_alias_bomb_in_a_table_is_refused_in_a_line_not_expanded(tmp_path
     table = write(tmp_path, doc)
     table.write_text(table.read_text().replace("BOMB", _alias_bomb()))
     replay_bad(table, option="--energy", file=table, field="", says="expand to more than", timeout=60)
+
+
+def test_a_misspelled_paper_model_constant_is_an_error(tmp_path):
+    from sim.analytic import paper_v1
+    from sim.arch.energy import PAPER_MODEL_CONSTANTS, parse_energy_table
+
+    assert set(paper_v1._CONSTANT_FOR.values()) == set(PAPER_MODEL_CONSTANTS)
+    doc = yaml.safe_load((ENERGY_DIR / "paper_v1_45nm.yaml").read_text())
+    doc["paper_model"]["RR"] = doc["paper_model"].pop("R")
+    with pytest.raises(SpecError) as err:
+        parse_energy_table(doc, tmp_path / "t.yaml")
+    assert err.value.field == "paper_model.RR" and "'R'" in str(err.value)

@@ -50,6 +50,9 @@ _CONST_OPTIONAL = ("note",)
 MAX_ENERGY_PJ = 1e12
 #: Largest feature size (nm): the 10 um process of 1971.
 MAX_TECHNOLOGY_NM = 10_000
+#: The workload averages of the paper's v1 model a table may give (``paper_model``), read by
+#: sim.analytic.paper_v1: ANN density rho, weight reuse R, fan-in N, and c_syn (pJ).
+PAPER_MODEL_CONSTANTS = ("rho", "R", "N", "c_syn_pj")
 #: Largest magnitude of a ``paper_model`` constant.
 MAX_MODEL_VALUE = 1e12
 
@@ -181,6 +184,9 @@ def parse_energy_table(doc: Any, path: str | Path | None = None) -> EnergyTable:
     constants: dict[str, ModelConstant] = {}
     for key, raw in _mapping(doc.get("paper_model", {}), "paper_model", file).items():
         where = f"paper_model.{_name(key, 'paper_model', file)}"
+        if key not in PAPER_MODEL_CONSTANTS:  # a misspelled constant must not fall back silently
+            raise SpecError(file, where, f"unknown constant of the paper's model{did_you_mean(key, PAPER_MODEL_CONSTANTS)} "
+                            f"(known: {', '.join(PAPER_MODEL_CONSTANTS)})")
         _check_keys(raw, _CONST_REQUIRED, _CONST_OPTIONAL, where, file)
         constants[key] = ModelConstant(_number(raw["value"], f"{where}.value", file, maximum=MAX_MODEL_VALUE),
                                        _source(raw["source"], sources, where, file),
