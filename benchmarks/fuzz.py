@@ -2232,7 +2232,9 @@ def classify(step: Step, res: Result, before: dict[str, int], after: dict[str, i
             why = "argparse usage error" if res.stderr.startswith("usage:") else (
                 "no message" if not lines else f"{len(lines)} lines" if len(lines) != 1 else "no 'error: ' prefix")
             return "unclean-reject", f"{why}: {_first_line(res.stderr)}"
-        if step.names and not any(n and (n in lines[0] or Path(n).name in lines[0]) for n in step.names):
+        usage = lines[0].startswith("error: run_sim.py")  # argparse: it names the argument at fault
+        if step.names and not usage and not any(n and (n in lines[0] or Path(n).name in lines[0])
+                                                for n in step.names):
             return "unclean-reject", f"does not name {step.names[0]!r}: {lines[0][:160]}"
         left = [p for p in declared if Path(p).exists() and not Path(p).is_dir() and str(p) not in before]
         bad = stray(new_files) + left
