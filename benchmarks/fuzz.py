@@ -1315,10 +1315,9 @@ def _write_text_maybe_latin1(path: Path, text: str) -> None:
         path.write_bytes(text.encode("latin-1"))
 
 
-def gen_specs(rng: random.Random, case: Case, ctx: Context) -> None:
-    name = pick(rng, ARCH_NAMES)
-    src = ARCH_DIR / f"{name}.yaml"
-    mclass, target, detail, expect, _, text = yaml_mutation(rng, "spec", src.read_text())
+def _write_mutated_yaml(case: "Case", name: str, mclass: str, target: str, detail: str, text: str) -> Path:
+    """Write a mutated spec or table as ``<case>/<name>.yaml`` (latin-1 for the encoding
+    mutations) and record the mutation on ``case``; returns the file."""
     dst = case.dir / f"{name}.yaml"
     if "latin" in target:
         dst.write_bytes(text.encode("latin-1"))
@@ -1326,6 +1325,14 @@ def gen_specs(rng: random.Random, case: Case, ctx: Context) -> None:
         _write_text_maybe_latin1(dst, text)
     case.mclass, case.target, case.detail = mclass, target, f"{name}: {detail}"
     case.files.append(str(dst))
+    return dst
+
+
+def gen_specs(rng: random.Random, case: Case, ctx: Context) -> None:
+    name = pick(rng, ARCH_NAMES)
+    src = ARCH_DIR / f"{name}.yaml"
+    mclass, target, detail, expect, _, text = yaml_mutation(rng, "spec", src.read_text())
+    dst = _write_mutated_yaml(case, name, mclass, target, detail, text)
     out = case.dir / "out" / "replay.json"
     mode = pick(rng, ["both", "snn", "ann"])
     case.steps.append(Step(["replay", str(TINY), "--arch", str(dst), "--mode", mode, "--samples", "1", "--quiet",
@@ -1336,13 +1343,7 @@ def gen_tables(rng: random.Random, case: Case, ctx: Context) -> None:
     name = pick(rng, TABLE_NAMES)
     src = ENERGY_DIR / f"{name}.yaml"
     mclass, target, detail, expect, warn, text = yaml_mutation(rng, "table", src.read_text())
-    dst = case.dir / f"{name}.yaml"
-    if "latin" in target:
-        dst.write_bytes(text.encode("latin-1"))
-    else:
-        _write_text_maybe_latin1(dst, text)
-    case.mclass, case.target, case.detail = mclass, target, f"{name}: {detail}"
-    case.files.append(str(dst))
+    dst = _write_mutated_yaml(case, name, mclass, target, detail, text)
     out = case.dir / "out" / "replay.json"
     case.steps.append(Step(["replay", str(TINY), "--arch", "all", "--energy", str(dst), "--samples", "1", "--quiet",
                             "--json", str(out)], expect=expect, outputs=[(str(out), "json")], names=[str(dst)],
