@@ -325,7 +325,7 @@ ROOT_ATTRS = {  # name -> type, per docs/trace-format.md
 LAYER_ATTRS = {
     "name": "str", "index": "int", "kind": "enum", "input_shape": "shape", "output_shape": "shape",
     "kernel": "ints", "stride": "ints", "padding": "ints", "groups": "int", "output": "enum",
-    "act_scale": "float", "has_bias": "bool", "input_from": "str",
+    "act_scale": "float", "has_bias": "bool", "inputs": "json", "dilation": "ints", "neuron": "json",
 }
 OPTIONAL_ROOT = ("description",)
 FREE_TEXT = ("model", "dataset", "recorder", "description")
@@ -810,7 +810,7 @@ def integrity_mutation(rng: random.Random, path: Path) -> tuple[str, str, str, s
             return "integrity", f"integrity:{which}", f"{p}.sha256: {which}", expect
         else:
             f.attrs["format_version"] = np.int64(1)
-            return "integrity", "integrity:downgrade-version", "format_version 2 -> 1, checksums kept", "either"
+            return "integrity", "integrity:downgrade-version", "format_version 3 -> 1, checksums kept", "either"
         return "integrity", f"integrity:{which}", f"/:meta_sha256: {which}", "invalid"
 
 

@@ -24,7 +24,8 @@ def trace_info(trace: Trace, samples: int) -> dict:
     m = trace.meta
     return {"path": trace.path, "model": m.model, "dataset": m.dataset, "T": m.T,
             "samples_in_trace": m.n_samples, "samples_replayed": samples, "synthetic": m.synthetic,
-            "ann_activation_bits": m.ann_activation_bits}
+            "ann_activation_bits": m.ann_activation_bits, "format_version": trace.format_version,
+            "encoding": m.encoding, "twin": m.twin}
 
 
 def check_samples(trace: Trace, samples: int | None) -> int:

@@ -71,8 +71,8 @@ def _mutated(fn):
 
 BAD_REPORTS = [
     ("runs not a list", lambda: {"runs": 5}, "runs"),
-    ("run not an object", lambda: {"schema": "snn-energy-report/1", "runs": [5]}, "runs[0]"),
-    ("no runs", lambda: {"schema": "snn-energy-report/1", "runs": []}, "runs"),
+    ("run not an object", lambda: {"schema": "snn-energy-report/2", "runs": [5]}, "runs[0]"),
+    ("no runs", lambda: {"schema": "snn-energy-report/2", "runs": []}, "runs"),
     ("a list, not a report", lambda: [1, 2], "expected a JSON report object"),
     ("layers not a list", _mutated(lambda d: d["runs"][0].update(layers={"a": 1})), "runs[0].layers"),
     ("layer not an object", _mutated(lambda d: d["runs"][0]["layers"].__setitem__(2, "conv")), "runs[0].layers[2]"),

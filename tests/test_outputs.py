@@ -186,7 +186,7 @@ def test_a_device_is_written_into_never_replaced(tmp_path):
     import stat
 
     assert stat.S_ISFIFO(os.stat(dev).st_mode)  # still the FIFO, not a regular file
-    assert json.loads(got[0])["schema"] == "snn-energy-report/1"
+    assert json.loads(got[0])["schema"] == "snn-energy-report/2"
     assert _files(tmp_path) == ["null"]  # no temporary left beside it
 
 

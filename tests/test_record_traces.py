@@ -16,6 +16,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from sim.trace import open_trace  # noqa: E402
 from sim.trace.shapes import model_layers  # noqa: E402
+from sim.trace.schema import with_graph  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DIGITS = REPO / "traces" / "digits_snn_T6.h5"
@@ -50,7 +51,7 @@ def twin_levels_from_stored(tr, name, prev_values, analog):
 
 def check_trace(path, model, T, samples_to_recompute=2):
     with open_trace(path) as tr:
-        assert tr.layers == model_layers(model, T)[0]
+        assert tr.layers == with_graph(model_layers(model, T)[0], tr.meta.neuron)
         assert tr.T == T and tr.meta.model == model and not tr.meta.synthetic
         assert tr.meta.recorder.startswith("sim.record")
         assert set(tr.meta.library_versions) >= {"torch", "numpy", "h5py"}

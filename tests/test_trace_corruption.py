@@ -166,6 +166,13 @@ def write_v1(src: Path, dst: Path) -> Path:
                 if attr in obj.attrs:
                     del obj.attrs[attr]
         b.visititems(strip)
+        prev = "input"   # format 3's graph attributes become format 1's chain
+        for gname in sorted(b["layers"]):
+            g = b["layers"][gname]
+            for attr in ("inputs", "dilation", "neuron"):
+                del g.attrs[attr]
+            g.attrs["input_from"] = prev
+            prev = g.attrs["name"]
     return dst
 
 
@@ -451,7 +458,7 @@ def test_synth_output_passes_the_readers_full_validation(cli):
     run, out = cli[("synth", "ok")]
     assert run.returncode == 0, run.stderr
     with open_trace(out) as tr:   # 300 levels need 9 bits: uint16 levels
-        assert tr.meta.ann_activation_bits == 9 and tr.format_version == 2
+        assert tr.meta.ann_activation_bits == 9 and tr.format_version == 3
         tr.verify()
 
 

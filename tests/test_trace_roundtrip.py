@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.trace import LayerSpec, TraceMeta, TraceWriter, open_trace
-from sim.trace.schema import conv_output_hw
+from sim.trace import FORMAT_VERSION, LayerSpec, TraceMeta, TraceWriter, open_trace
+from sim.trace.schema import conv_output_hw, with_graph
 from sim.trace.stats import layer_stats
 
 
@@ -61,7 +61,7 @@ def test_random_trace_round_trips_bit_exact(tmp_path_factory, net, n, seed, data
             w.write_sample(i, label=i, input=x, spikes=spikes, activations=acts, potentials=pots)
             written.append((x, spikes, acts, pots))
     with open_trace(path) as tr:
-        assert tr.T == T and tr.n_samples == n and tr.layers == layers
+        assert tr.T == T and tr.n_samples == n and tr.layers == with_graph(layers, meta.neuron)
         assert tr.labels().tolist() == list(range(n))
         for i, (x, spikes, acts, pots) in enumerate(written):
             np.testing.assert_array_equal(tr.input(i), x)
@@ -149,7 +149,7 @@ def test_checksums_of_what_was_written_are_what_the_reader_recomputes(tmp_path):
         for i in range(2):
             w.write_sample(i, input=x[i], spikes={"fc1": np.zeros((2, 3), bool)}, activations={"fc1": np.zeros(3)})
     with h5py.File(path, "r") as f:
-        assert f.attrs["format_version"] == 2
+        assert f.attrs["format_version"] == FORMAT_VERSION == 3
         assert [bytes(d) for d in f["input"].attrs["sha256"]] == [bytes(row_digest(r)) for r in x]
         # an unwritten readout row holds HDF5's fill value 0, and its checksum says so
         assert bytes(f["layers/001_fc2/potential"].attrs["sha256"][1]) == bytes(row_digest(np.zeros(2, np.float32)))

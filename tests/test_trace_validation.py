@@ -242,8 +242,10 @@ def _attr(key, value):
 
 
 def _neuron(**change):
+    """Change the neuron model of the first layer (format 3 keeps one per layer)."""
     def edit(f):
-        f.attrs["neuron"] = json.dumps({**json.loads(f.attrs["neuron"]), **change})
+        g = f[C1]
+        g.attrs["neuron"] = json.dumps({**json.loads(g.attrs["neuron"]), **change})
     return edit
 
 

@@ -25,11 +25,11 @@ def compute_layers(layers: list[LayerSpec]) -> list[LayerSpec]:
     return [l for l in layers if l.output != "passthrough"]
 
 
-def _cover(n_in: int, n_out: int, k: int, stride: int, pad: int) -> np.ndarray:
-    """Per input position along one axis, how many output windows cover it: the output
-    positions o with 0 <= i + pad - o*stride < k."""
+def _cover(n_in: int, n_out: int, k: int, stride: int, pad: int, dilation: int = 1) -> np.ndarray:
+    """Per input position along one axis, how many output windows cover it: the pairs of an
+    output position o and a tap j < k with i + pad - o*stride == j*dilation."""
     d = np.arange(n_in)[:, None] + pad - np.arange(n_out)[None, :] * stride
-    return ((d >= 0) & (d < k)).sum(axis=1).astype(np.int64)
+    return ((d >= 0) & (d % dilation == 0) & (d // dilation < k)).sum(axis=1).astype(np.int64)
 
 
 def input_fanout(layer: LayerSpec) -> np.ndarray:
@@ -37,16 +37,20 @@ def input_fanout(layer: LayerSpec) -> np.ndarray:
 
     A window is the product of its two axes, so a conv/pool input pixel's fan-out is
     cover_y × cover_x (padding taps are not inputs), times the output channels that read
-    its channel (K / groups for conv, 1 for pooling); a linear input feeds every output."""
-    if layer.kind in ("conv2d", "avgpool"):
+    its channel (K / groups for conv, 1 for pooling); a linear input feeds every output; an
+    add's operand element feeds the one output at its position (operands concatenated)."""
+    if layer.kind in ("conv2d", "avgpool", "maxpool"):
         c, h, w = layer.input_shape
         k, oh, ow = layer.output_shape
-        per_pixel = np.outer(_cover(h, oh, layer.kernel[0], layer.stride[0], layer.padding[0]),
-                             _cover(w, ow, layer.kernel[1], layer.stride[1], layer.padding[1]))
+        dy, dx = layer.dilation_hw
+        per_pixel = np.outer(_cover(h, oh, layer.kernel[0], layer.stride[0], layer.padding[0], dy),
+                             _cover(w, ow, layer.kernel[1], layer.stride[1], layer.padding[1], dx))
         per_channel = k // layer.groups if layer.kind == "conv2d" else 1
         return np.tile(per_pixel.reshape(-1) * per_channel, c)
     if layer.kind == "linear":
         return np.full(layer.n_inputs, layer.output_shape[0], dtype=np.int64)
+    if layer.kind == "add":
+        return np.ones(layer.n_inputs, dtype=np.int64)
     return np.zeros(layer.n_inputs, dtype=np.int64)
 
 
@@ -99,9 +103,11 @@ def trace_event_stats(trace, samples: int | None = None) -> list[LayerEventStats
     n = trace.n_samples if samples is None else samples
     layers = compute_layers(trace.layers)
     fan = {l.name: input_fanout(l) for l in layers}
-    prod = {l.name: trace.producer(l.name) for l in layers}
+    srcs = {l.name: trace.sources(l.name) for l in layers}
+    spike_input = trace.meta.spike_input
+    analog = {l.name: srcs[l.name] == [None] and not spike_input for l in layers}
     T = trace.T
-    out = {l.name: LayerEventStats(l.name, n, prod[l.name] is None,
+    out = {l.name: LayerEventStats(l.name, n, analog[l.name],
                                    per_step={"spikes_in": np.zeros(T, np.int64),
                                              "synaptic_events": np.zeros(T, np.int64),
                                              "spikes_out": np.zeros(T, np.int64)},
@@ -110,20 +116,28 @@ def trace_event_stats(trace, samples: int | None = None) -> list[LayerEventStats
                                                 "spikes_out": np.zeros(l.n_neurons, np.int64),
                                                 "nonzero_out": np.zeros(l.n_neurons, np.int64)})
            for l in layers}
+    def source_bits(src, i, size):
+        packed = trace.input_spikes_packed(i) if src is None else trace.spikes_packed(src.name, i)
+        return _unpack(packed, size)
+
+    def source_levels(src, i):
+        return trace.input_levels(i) if src is None else trace.activations(src.name, i).reshape(-1)
+
     for i in range(n):
         for l in layers:
-            st, f, prev = out[l.name], fan[l.name], prod[l.name]
-            if prev is None:
+            st, f = out[l.name], fan[l.name]
+            if analog[l.name]:
                 x = trace.input(i).reshape(-1) if trace.has_input else np.ones(l.n_inputs)
-            else:
-                bits = _unpack(trace.spikes_packed(prev.name, i), l.n_inputs)
+            else:   # the operands' spikes and levels, concatenated in ``inputs`` order
+                size = l.n_inputs // l.n_operands
+                bits = np.concatenate([source_bits(s, i, size) for s in srcs[l.name]], axis=1)
                 s_t, e_t = bits.sum(axis=1), bits @ f
                 st.per_step["spikes_in"] += s_t
                 st.per_element["spikes_in"] += bits.sum(axis=0)
                 st.per_step["synaptic_events"] += e_t
                 st.spikes_in += int(s_t.sum())
                 st.synaptic_events += int(e_t.sum())
-                x = trace.activations(prev.name, i).reshape(-1)
+                x = np.concatenate([source_levels(s, i) for s in srcs[l.name]])
             nz = x != 0
             st.per_element["nonzero_in"] += nz
             st.ann_nonzero_inputs += int(nz.sum())
@@ -144,6 +158,38 @@ def binomial_density(rate: float, T: int) -> float:
     return 1.0 - (1.0 - rate) ** T
 
 
+def if_step_probabilities(rate: float, T: int, threshold: float = 0.9999) -> np.ndarray:
+    """Per step t, the probability that a synthetic neuron fires: its level L ~ Binomial(T, rate)
+    drives an IF neuron (reset by subtraction) with the constant current L/T
+    (sim/trace/synthetic.py). float [T]; their mean over t is ``rate``."""
+    from math import comb
+
+    p = np.zeros(T)
+    for level in range(T + 1):
+        pmf = comb(T, level) * rate ** level * (1 - rate) ** (T - level)
+        v = 0.0
+        for t in range(T):
+            v += level / T
+            if v >= threshold:
+                v -= 1.0
+                p[t] += pmf
+    return p
+
+
+def window_sizes(layer: LayerSpec) -> np.ndarray:
+    """Per output neuron of a pooling layer, the input elements its window covers (padding
+    taps excluded), int64 [n_neurons]."""
+    c, h, w = layer.input_shape
+    _, oh, ow = layer.output_shape
+
+    def axis(n_in, n_out, k, s, pad):
+        pos = np.arange(n_out)[:, None] * s - pad + np.arange(k)[None, :]
+        return ((pos >= 0) & (pos < n_in)).sum(axis=1)
+    per = np.outer(axis(h, oh, layer.kernel[0], layer.stride[0], layer.padding[0]),
+                   axis(w, ow, layer.kernel[1], layer.stride[1], layer.padding[1])).reshape(-1)
+    return np.tile(per, c).astype(np.int64)
+
+
 def expected_event_stats(layers: list[LayerSpec], T: int, rate: float | dict[str, float],
                          density: float | dict[str, float] | None = None, samples: int = 1,
                          input_density: float = 1.0) -> list[LayerEventStats]:
@@ -152,36 +198,63 @@ def expected_event_stats(layers: list[LayerSpec], T: int, rate: float | dict[str
     non-zero fraction ``density`` (default: the Binomial(T, rate) density). The analog
     image has non-zero fraction ``input_density``. Expectations are exact for any spike
     distribution with those means: every statistic is linear in the spike indicators.
-    ``per_element`` holds the same expectation for every element (the neuromorphic form)."""
+    A max-pool is not drawn: its spikes are the OR of its window's (sim/trace/synthetic.py),
+    so its expected spikes and density are those of the OR of independent synthetic neurons
+    (exact for the synthetic traces). ``per_element`` holds the expectation per element
+    (the neuromorphic form). Layers form a graph as in a trace (``inputs``; a chain if empty)."""
+    from sim.trace.schema import NeuronModel, with_graph
+
     def of(value, name, default=None):
         if value is None:
             return default
         return value[name] if isinstance(value, dict) else value
 
+    graph = with_graph(layers, NeuronModel())
+    by_name = {l.name: l for l in graph}
+    # per computing layer: per-element expected spikes per step and non-zero fraction of its output
+    r_el: dict[str, np.ndarray] = {}
+    rho_el: dict[str, np.ndarray] = {}
+
+    def resolve(name):
+        while name != "input" and by_name[name].output == "passthrough":
+            name = by_name[name].inputs[0]
+        return None if name == "input" else name
+
     out = []
-    prev: LayerSpec | None = None
-    for l in compute_layers(layers):
-        fan_total = float(input_fanout(l).sum())
-        st = LayerEventStats(l.name, samples, prev is None)
-        if prev is None:
-            rho = input_density
+    for l in compute_layers(graph):
+        fan = input_fanout(l)
+        srcs = [resolve(x) for x in l.inputs]
+        analog = srcs == [None]
+        st = LayerEventStats(l.name, samples, analog)
+        if analog:
+            r_in = np.zeros(l.n_inputs)
+            rho_in = np.full(l.n_inputs, float(input_density))
         else:
-            r = of(rate, prev.name)
-            rho = of(density, prev.name, binomial_density(r, T))
-            st.spikes_in = samples * T * r * l.n_inputs
-            st.synaptic_events = samples * T * r * fan_total
-        st.ann_nonzero_inputs = samples * rho * l.n_inputs
-        st.ann_macs = samples * rho * fan_total
-        r_in = 0.0 if prev is None else samples * T * of(rate, prev.name)
-        st.per_element = {"spikes_in": np.full(l.n_inputs, r_in), "nonzero_in": np.full(l.n_inputs, samples * rho),
+            r_in = np.concatenate([r_el[s] for s in srcs])
+            rho_in = np.concatenate([rho_el[s] for s in srcs])
+            st.spikes_in = samples * T * float(r_in.sum())
+            st.synaptic_events = samples * T * float(r_in @ fan)
+        st.ann_nonzero_inputs = samples * float(rho_in.sum())
+        st.ann_macs = samples * float(rho_in @ fan)
+        st.per_element = {"spikes_in": samples * T * r_in, "nonzero_in": samples * rho_in,
                           "spikes_out": np.zeros(l.n_neurons), "nonzero_out": np.zeros(l.n_neurons)}
-        if l.output == "spikes":
-            r_out = of(rate, l.name)
-            st.spikes_out = samples * T * r_out * l.n_neurons
-            st.per_element["spikes_out"][:] = samples * T * r_out
-            st.per_element["nonzero_out"][:] = samples * of(density, l.name, binomial_density(r_out, T))
+        if l.kind == "maxpool":
+            r_src = of(rate, srcs[0])
+            k = window_sizes(l)
+            p_t = if_step_probabilities(r_src, T)
+            r_out = (1.0 - (1.0 - p_t[None, :]) ** k[:, None]).mean(axis=1)
+            rho_out = 1.0 - (1.0 - of(density, srcs[0], binomial_density(r_src, T))) ** k
+        elif l.output == "spikes":
+            r_out = np.full(l.n_neurons, float(of(rate, l.name)))
+            rho_out = np.full(l.n_neurons, float(of(density, l.name, binomial_density(of(rate, l.name), T))))
+        else:
+            r_out = rho_out = None
+        if r_out is not None:
+            r_el[l.name], rho_el[l.name] = r_out, rho_out
+            st.spikes_out = samples * T * float(r_out.sum())
+            st.per_element["spikes_out"] = samples * T * r_out
+            st.per_element["nonzero_out"] = samples * rho_out
         out.append(st)
-        prev = l
     return out
 
 

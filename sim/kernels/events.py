@@ -11,22 +11,22 @@ from numba import njit
 
 
 @njit(cache=True)
-def conv_positions_fanout(in_h, in_w, out_h, out_w, kh, kw, sh, sw, ph, pw):
+def conv_positions_fanout(in_h, in_w, out_h, out_w, kh, kw, sh, sw, ph, pw, dh=1, dw=1):
     """For each input pixel (y, x), the number of output pixels whose window covers it.
 
-    Output pixel (oy, ox) reads input (oy*sh - ph + ky, ox*sw - pw + kx) for ky < kh, kx < kw;
-    padding positions are not inputs, so border pixels are covered by fewer windows.
-    Returns int64 [in_h * in_w].
+    Output pixel (oy, ox) reads input (oy*sh - ph + ky*dh, ox*sw - pw + kx*dw) for ky < kh,
+    kx < kw (dh, dw: the dilation); padding positions are not inputs, so border pixels are
+    covered by fewer windows. Returns int64 [in_h * in_w].
     """
     count = np.zeros(in_h * in_w, dtype=np.int64)
     for oy in range(out_h):
         for ky in range(kh):
-            y = oy * sh - ph + ky
+            y = oy * sh - ph + ky * dh
             if y < 0 or y >= in_h:
                 continue
             for ox in range(out_w):
                 for kx in range(kw):
-                    x = ox * sw - pw + kx
+                    x = ox * sw - pw + kx * dw
                     if 0 <= x < in_w:
                         count[y * in_w + x] += 1
     return count
@@ -35,17 +35,21 @@ def conv_positions_fanout(in_h, in_w, out_h, out_w, kh, kw, sh, sw, ph, pw):
 def input_fanout(layer) -> np.ndarray:
     """Synapses leaving each input element of ``layer`` (C-order flat, int64).
 
-    conv2d: (out_channels / groups) x covering windows; avgpool: covering windows (one
-    channel); linear: out_features for every input; flatten: 0.
+    conv2d: (out_channels / groups) x covering windows (dilated taps); avgpool and maxpool:
+    covering windows (one channel); linear: out_features for every input; add: 1 for every
+    element of every operand (its inputs concatenated in ``inputs`` order); flatten: 0.
     """
-    if layer.kind in ("conv2d", "avgpool"):
+    if layer.kind in ("conv2d", "avgpool", "maxpool"):
         c, h, w = layer.input_shape
         _, oh, ow = layer.output_shape
-        per_pixel = conv_positions_fanout(h, w, oh, ow, *layer.kernel, *layer.stride, *layer.padding)
+        per_pixel = conv_positions_fanout(h, w, oh, ow, *layer.kernel, *layer.stride, *layer.padding,
+                                          *layer.dilation_hw)
         per_channel = layer.output_shape[0] // layer.groups if layer.kind == "conv2d" else 1
         return np.tile(per_pixel * per_channel, c)
     if layer.kind == "linear":
         return np.full(layer.n_inputs, layer.output_shape[0], dtype=np.int64)
+    if layer.kind == "add":
+        return np.ones(layer.n_inputs, dtype=np.int64)
     return np.zeros(layer.n_inputs, dtype=np.int64)
 
 

@@ -5,6 +5,8 @@ its structure (``check_report``), so a malformed file is one SpecError naming it
 
 from __future__ import annotations
 
+import copy
+
 import math
 from collections import defaultdict
 from typing import TYPE_CHECKING
@@ -20,7 +22,11 @@ from sim.report.totals import CANONICAL_TOTALS, WORKLOAD_TOTALS, hardware_totals
 if TYPE_CHECKING:  # the report reads a result; it never imports the simulator
     from sim.architectures.base import RunResult
 
-SCHEMA = "snn-energy-report/1"
+SCHEMA = "snn-energy-report/2"
+#: Reports of schema 1 (before residual adds and max-pool compares had their own totals) are
+#: re-priced as schema 2 with those totals 0: no format-1/2 trace has either.
+OLD_SCHEMAS = ("snn-energy-report/1",)
+_NEW_IN_2 = ("adds", "compares")
 
 
 
@@ -143,6 +149,7 @@ def reprice_document(doc, table: EnergyTable, path: str | None = None) -> tuple[
     stay unpriced; SpecError if it prices none, or naming the JSON path of a malformed part."""
     if not isinstance(doc, dict):
         raise SpecError(path, None, f"expected a JSON report object, got {type(doc).__name__}")
+    doc = _upgrade(doc)
     if "runs" in doc:
         _expect(isinstance(doc["runs"], list) and doc["runs"], path, "runs",
                 f"expected a non-empty list of reports, got {show(doc['runs'])}")
@@ -154,6 +161,23 @@ def reprice_document(doc, table: EnergyTable, path: str | None = None) -> tuple[
         out = runs[0]
     require_priced(runs, table)
     return out, runs
+
+
+def _upgrade(doc: dict) -> dict:
+    """A schema-1 document as schema 2 (a copy): the totals it lacks are 0."""
+    if doc.get("schema") not in OLD_SCHEMAS:
+        return doc
+    doc = copy.deepcopy(doc)
+    for report in (doc["runs"] if isinstance(doc.get("runs"), list) else [doc]):
+        if not isinstance(report, dict) or report.get("schema") not in OLD_SCHEMAS:
+            continue
+        report["schema"] = SCHEMA
+        for part in [report, *(report.get("layers") if isinstance(report.get("layers"), list) else [])]:
+            if isinstance(part, dict) and isinstance(part.get("totals"), dict):
+                for key in _NEW_IN_2:
+                    part["totals"].setdefault(key, 0)
+    doc["schema"] = SCHEMA
+    return doc
 
 
 #: Largest count, cycle count or total a saved report may hold: the ledger's int64.

@@ -8,7 +8,9 @@ from __future__ import annotations
 from sim.arch.components import COMPONENT_CLASSES
 
 #: Totals that belong to the workload (the trace), identical on every architecture.
-WORKLOAD_TOTALS = ("macs", "synaptic_ops", "spikes_in", "spikes_out", "neuron_updates")
+#: ``adds`` are residual adds and ``compares`` max-pool compares (format 3 graphs), counted
+#: apart from ``macs`` and ``synaptic_ops``.
+WORKLOAD_TOTALS = ("macs", "synaptic_ops", "adds", "compares", "spikes_in", "spikes_out", "neuron_updates")
 #: Totals that belong to the hardware: bits per memory level and NoC traffic.
 HARDWARE_TOTALS = ("dram_read_bits", "dram_write_bits", "sram_read_bits", "sram_write_bits",
                    "noc_packets", "noc_flit_hops")

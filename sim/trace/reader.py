@@ -16,7 +16,7 @@ import numpy as np
 from sim.errors import TraceFormatError
 from sim.trace.guard import bounded, open_h5, short
 from sim.trace.integrity import row_digest
-from sim.trace.schema import SPIKE_BITORDER, LayerSpec
+from sim.trace.schema import NETWORK_INPUT, SPIKE_BITORDER, LayerSpec
 from sim.trace.structure import Structure, read_structure
 
 
@@ -34,12 +34,17 @@ class Trace:
         self.layers: list[LayerSpec] = s.layers
         self.has_input = s.has_input
         self._by_name = {l.name: l for l in s.layers}
-        self._producers: dict[str, LayerSpec | None] = {}
-        prev = None
-        for layer in s.layers:
-            self._producers[layer.name] = prev
-            if layer.output != "passthrough":
-                prev = layer
+        self._sources: dict[str, list[LayerSpec | None]] = {}
+        for layer in s.layers:   # in execution order: every input is resolved already
+            srcs: list[LayerSpec | None] = []
+            for src in layer.inputs:
+                if src == NETWORK_INPUT:
+                    srcs.append(None)
+                elif self._by_name[src].output == "passthrough":
+                    srcs.extend(self._sources[src])
+                else:
+                    srcs.append(self._by_name[src])
+            self._sources[layer.name] = srcs
         self._ds: dict = {}
         self._packed_cache: dict[str, tuple[int, np.ndarray]] = {}
         self._readouts_checked: set[int] = set()   # samples whose readout rows were checked
@@ -66,9 +71,24 @@ class Trace:
     def layer(self, name: str) -> LayerSpec:
         return self._by_name[name]
 
+    def sources(self, name: str) -> list[LayerSpec | None]:
+        """The computing layers whose outputs layer ``name`` consumes, in its ``inputs`` order,
+        passthroughs (flatten) resolved; None stands for the network input."""
+        return list(self._sources[name])
+
     def producer(self, name: str) -> LayerSpec | None:
-        """The layer whose output events ``name`` consumes, skipping passthroughs (None: the input)."""
-        return self._producers[name]
+        """The one layer whose output ``name`` consumes (None: the input); for an add, its first operand."""
+        return self._sources[name][0]
+
+    def consumers(self, name: str) -> list[LayerSpec]:
+        """The computing layers that consume layer ``name``'s output, in execution order."""
+        return [l for l in self.layers if l.output != "passthrough"
+                and any(s is not None and s.name == name for s in self._sources[l.name])]
+
+    @property
+    def twin(self) -> str:
+        """``recorded`` (levels stored) or ``derived`` (spike counts over T: an SNN-only trace)."""
+        return self.meta.twin
 
     # -- checked reads -----------------------------------------------------------------
     def _where(self, key: str, layer: str | None) -> str:
@@ -175,8 +195,28 @@ class Trace:
         return flat.astype(bool).reshape(self.T, *layer.output_shape)
 
     def activations(self, name: str, sample: int) -> np.ndarray:
-        """ANN-twin activation levels of a layer's output for one sample [*output_shape]."""
+        """ANN-twin activation levels of a layer's output for one sample [*output_shape]: the
+        stored levels, or for an SNN-only trace (twin derived) the spike counts over T."""
+        if self.meta.twin_levels == "derived":
+            layer = self.layer(name)
+            return self._counts(self._packed(name, sample), layer.n_neurons).reshape(layer.output_shape)
         return self._levels(name, sample)
+
+    def _counts(self, packed: np.ndarray, n: int) -> np.ndarray:
+        bits = np.unpackbits(packed, axis=1, count=n, bitorder=SPIKE_BITORDER)
+        return bits.sum(axis=0, dtype=np.uint16 if self.T < 2**16 else np.uint32)
+
+    def input_spikes_packed(self, sample: int) -> np.ndarray:
+        """The network's input spikes (rate or event encoding) of one sample: uint8 [T, bytes]."""
+        if not self.meta.spike_input:
+            raise TraceFormatError(self.path, "input_spikes", f"encoding '{self.meta.encoding}' stores no input spikes")
+        packed = self._read("input_spikes", None, sample)
+        self._check_padding(packed, int(np.prod(self.meta.input_shape)), "input_spikes", None, sample)
+        return packed
+
+    def input_levels(self, sample: int) -> np.ndarray:
+        """The twin's input for rate or event encoding: each input element's spike count over T, flat."""
+        return self._counts(self.input_spikes_packed(sample), int(np.prod(self.meta.input_shape)))
 
     def _float_row(self, key: str, name: str, sample: int) -> np.ndarray | None:
         self.layer(name)
@@ -197,20 +237,22 @@ class Trace:
         return self._float_row("ann_output", name, sample)
 
     def input_spikes(self, name: str, sample: int) -> np.ndarray | None:
-        """Spikes a layer consumes for one sample, bool [T, *input_shape]; None for analog input."""
-        prev = self.producer(name)
+        """Spikes a layer consumes for one sample, bool [T, *input_shape] (an add: [T, operands,
+        *input_shape]); None when it reads the analog input."""
         layer = self.layer(name)
-        if prev is None:
-            if self.meta.encoding != "rate":
-                return None
-            packed = self._read("input_spikes", None, sample)
-            self._check_padding(packed, layer.n_inputs, "input_spikes", None, sample)
-        elif prev.output == "spikes":
-            packed = self._packed(prev.name, sample)
-        else:
-            return None
-        flat = np.unpackbits(packed, axis=1, count=layer.n_inputs, bitorder=SPIKE_BITORDER)
-        return flat.astype(bool).reshape(self.T, *layer.input_shape)
+        n = int(np.prod(layer.input_shape))
+        rows = []
+        for prev in self.sources(name):
+            if prev is None:
+                if not self.meta.spike_input:
+                    return None
+                packed = self.input_spikes_packed(sample)
+            else:
+                packed = self._packed(prev.name, sample)
+            rows.append(np.unpackbits(packed, axis=1, count=n, bitorder=SPIKE_BITORDER).astype(bool))
+        if layer.kind == "add":
+            return np.stack(rows, axis=1).reshape(self.T, len(rows), *layer.input_shape)
+        return rows[0].reshape(self.T, *layer.input_shape)
 
     def weights(self, name: str) -> tuple[np.ndarray, float] | None:
         """Quantised integer weights and their scale (value = weight * scale), or None."""
@@ -240,15 +282,15 @@ class Trace:
         for layer in self.layers:
             self.weights(layer.name)
             self.bias(layer.name)
-        first = next((l for l in self.layers if l.output != "passthrough"), None)
+        derived = self.meta.twin_levels == "derived"
         for i in range(n):
             if self.has_input:
                 self.input(i)
-            if first is not None:
-                self.input_spikes(first.name, i)
+            if self.meta.spike_input:
+                self.input_spikes_packed(i)
             for layer in self.layers:
                 if layer.output == "spikes" and events:
-                    self._levels(layer.name, i)
+                    self._packed(layer.name, i) if derived else self._levels(layer.name, i)
                 elif layer.output == "potential":
                     self.potential(layer.name, i)
                     self.ann_output(layer.name, i)

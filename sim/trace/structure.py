@@ -19,9 +19,10 @@ from sim.trace.guard import open_h5, short
 from sim.trace.integrity import DIGEST_ATTR, DIGEST_BYTES, META_DIGEST_ATTR, ROW_DATASETS, meta_digest, row_digest
 from sim.trace.limits import MAX_LABEL, MAX_T, LimitExceeded, check_limits, check_weight_bytes
 from sim.trace.schema import (
-    ENCODINGS, FORMAT_NAME, LAYER_KINDS, NEURON_TYPES, OUTPUT_KINDS, RESETS, SPIKE_BITORDER,
+    ENCODINGS, FORMAT_NAME, LAYER_KINDS, NETWORK_INPUT, NEURON_TYPES, OUTPUT_KINDS, RESETS, SPIKE_BITORDER,
     SUPPORTED_VERSIONS, TWIN_LEVELS, V1_EXACT_TWIN_RECORDERS, LayerSpec, NeuronModel, TraceMeta,
 )
+from sim.trace.schema import NEURON_KINDS
 
 _REQUIRED_ROOT = {
     "format": str, "format_version": int, "model": str, "dataset": str, "T": int,
@@ -32,8 +33,11 @@ _REQUIRED_ROOT = {
 _REQUIRED_LAYER = {
     "name": str, "kind": str, "input_shape": "shape", "output_shape": "shape",
     "kernel": "ints", "stride": "ints", "padding": "ints", "groups": int, "output": str,
-    "act_scale": float, "has_bias": bool, "index": int, "input_from": str,
+    "act_scale": float, "has_bias": bool, "index": int,
 }
+#: Format 1 and 2 chain their layers; format 3 names each layer's inputs (a graph).
+_CHAIN_LAYER = {"input_from": str}
+_GRAPH_LAYER = {"inputs": "json", "dilation": "ints", "neuron": "json"}
 _WEIGHTED = ("conv2d", "linear")
 
 
@@ -105,6 +109,8 @@ class _Validator:
             c.fail("n_samples", f"must be >= 1, got {n}")
         if a["encoding"] not in ENCODINGS:
             c.fail("encoding", f"must be one of {ENCODINGS}, got '{a['encoding']}'")
+        if a["encoding"] == "events" and version < 3:
+            c.fail("encoding", "'events' needs format version 3")
         if not 1 <= a["ann_activation_bits"] <= 16:
             c.fail("ann_activation_bits", f"must be in 1..16, got {a['ann_activation_bits']}")
         if not 0 <= a["weight_bits"] <= 16:
@@ -118,6 +124,8 @@ class _Validator:
             twin = c.attr(root, "twin_levels", str)
             if twin not in TWIN_LEVELS:
                 c.fail("twin_levels", f"must be one of {TWIN_LEVELS}, got '{twin}'")
+            if twin == "derived" and version < 3:
+                c.fail("twin_levels", "'derived' (an SNN-only trace) needs format version 3")
         else:
             twin = "spike_counts" if a["recorder"].startswith(V1_EXACT_TWIN_RECORDERS) else "independent"
         self.meta = TraceMeta(
@@ -125,7 +133,7 @@ class _Validator:
             neuron=neuron, encoding=a["encoding"], ann_activation_bits=a["ann_activation_bits"],
             weight_bits=a["weight_bits"], synthetic=a["synthetic"], recorder=a["recorder"],
             library_versions=libs, description=description, twin_levels=twin)
-        if twin == "spike_counts" and (neuron.type, neuron.reset) != ("IF", "subtract"):
+        if twin == "spike_counts" and version < 3 and (neuron.type, neuron.reset) != ("IF", "subtract"):
             c.fail("twin_levels", f"spike_counts holds for IF neurons with reset by subtraction, not for "
                    f"{neuron.type} with reset '{neuron.reset}' (neuron)")
 
@@ -140,7 +148,11 @@ class _Validator:
         if len(groups) != len(names):
             c.fail("layer_names", f"lists {len(names)} layers but group 'layers' holds {len(groups)}")
         layers, gnames, group_objs = [], {}, []
-        prev_name, prev_shape = "input", self.meta.input_shape
+        prev_name, prev_shape = NETWORK_INPUT, self.meta.input_shape
+        if NETWORK_INPUT in names:
+            c.fail("layer_names", f"'{NETWORK_INPUT}' names the network's input; a layer cannot use it")
+        self.names = names
+        self.earlier: dict[str, LayerSpec] = {}
         for i, (name, gname) in enumerate(zip(names, groups)):
             if gname != f"{i:03d}_{name}":
                 c.fail("layer_names", f"layer {i} is '{name}' but the group is '{gname}'")
@@ -150,11 +162,18 @@ class _Validator:
             la = c.attrs(g, "", name)
             self.objects.append((f"layers/{gname}", la))
             layer = self._layer(la, name, i, prev_name, prev_shape)
+            self.earlier[name] = layer
             layers.append(layer)
             gnames[name] = gname
             group_objs.append(g)
             prev_name, prev_shape = name, layer.output_shape
         check_limits(T, n, self.meta.input_shape, layers)   # before any dataset is sized
+        consumed = {src for l in layers for src in l.inputs}
+        if version >= 3:
+            for l in layers:
+                if l.output != "potential" and l.name not in consumed:
+                    c.fail("inputs", f"no layer consumes its output (only a readout, output 'potential', "
+                           "may end the network)", l.name)
 
         self._root_datasets()
         for layer, g in zip(layers, group_objs):
@@ -172,71 +191,105 @@ class _Validator:
         return Structure(version, self.meta, layers, gnames, "input" in f, "input_spikes" in f,
                          self.scales, self.digests)
 
-    def _neuron(self, neuron) -> NeuronModel:
+    def _neuron(self, neuron, layer: str | None = None) -> NeuronModel:
         c = self.c
         keys = list(NeuronModel().to_dict())
         if not isinstance(neuron, dict) or sorted(neuron) != sorted(keys):
             got = sorted(neuron) if isinstance(neuron, dict) else type(neuron).__name__
-            c.fail("neuron", f"expected a JSON object with keys {keys}, got {got}")
+            c.fail("neuron", f"expected a JSON object with keys {keys}, got {got}", layer)
         if neuron["type"] not in NEURON_TYPES:
-            c.fail("neuron", f"unknown neuron type {neuron['type']!r} (known: {', '.join(NEURON_TYPES)})")
+            c.fail("neuron", f"unknown neuron type {neuron['type']!r} (known: {', '.join(NEURON_TYPES)})", layer)
         if neuron["reset"] not in RESETS:
-            c.fail("neuron", f"unknown reset {neuron['reset']!r} (known: {', '.join(RESETS)})")
+            c.fail("neuron", f"unknown reset {neuron['reset']!r} (known: {', '.join(RESETS)})", layer)
         for key in ("threshold", "leak"):
             v = neuron[key]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                c.fail("neuron", f"{key} must be a finite number, got {v!r}")
+                c.fail("neuron", f"{key} must be a finite number, got {v!r}", layer)
         if neuron["threshold"] <= 0:
-            c.fail("neuron", f"threshold must be > 0, got {neuron['threshold']}")
+            c.fail("neuron", f"threshold must be > 0, got {neuron['threshold']}", layer)
         if neuron["type"] == "IF" and neuron["leak"] != 0:
-            c.fail("neuron", f"an IF neuron has no leak, got leak {neuron['leak']}")
+            c.fail("neuron", f"an IF neuron has no leak, got leak {neuron['leak']}", layer)
         if neuron["type"] == "LIF" and not 0 < neuron["leak"] <= 1:
-            c.fail("neuron", f"a LIF neuron's leak must be in (0, 1], got {neuron['leak']}")
+            c.fail("neuron", f"a LIF neuron's leak (the factor its membrane keeps per step) must be in (0, 1], "
+                   f"got {neuron['leak']}", layer)
         return NeuronModel(type=neuron["type"], threshold=float(neuron["threshold"]), reset=neuron["reset"],
                            leak=float(neuron["leak"]))
 
     # -- layers ------------------------------------------------------------------------
     def _layer(self, la, name, i, prev_name, prev_shape) -> LayerSpec:
         c = self.c
-        a = {k: c.attr(la, k, kind, name) for k, kind in _REQUIRED_LAYER.items()}
+        graph = self.version >= 3
+        kinds = {**_REQUIRED_LAYER, **(_GRAPH_LAYER if graph else _CHAIN_LAYER)}
+        a = {k: c.attr(la, k, kind, name) for k, kind in kinds.items()}
         if a["name"] != name:
             c.fail("name", f"group says '{a['name']}', layer_names says '{name}'", name)
         if a["index"] != i:
             c.fail("index", f"expected {i}, got {a['index']}", name)
         kind = a["kind"]
-        if kind not in LAYER_KINDS:
-            c.fail("kind", f"unknown kind '{kind}' (known: {', '.join(LAYER_KINDS)})", name)
+        if kind not in LAYER_KINDS or (not graph and kind in ("maxpool", "add")):
+            known = LAYER_KINDS if graph else tuple(k for k in LAYER_KINDS if k not in ("maxpool", "add"))
+            c.fail("kind", f"unknown kind '{kind}' (known{'' if graph else ' before format 3'}: {', '.join(known)})",
+                   name)
         if a["output"] not in OUTPUT_KINDS:
             c.fail("output", f"unknown output '{a['output']}' (known: {', '.join(OUTPUT_KINDS)})", name)
-        if a["input_from"] != prev_name:
-            c.fail("input_from", f"expected '{prev_name}' (execution order), got '{a['input_from']}'", name)
-        if a["input_shape"] != tuple(prev_shape):
-            c.fail("input_shape", f"{list(a['input_shape'])} does not match the previous layer's "
-                   f"output_shape {list(prev_shape)} ('{prev_name}')", name)
+        if graph:
+            inputs, in_shape = self._inputs(a["inputs"], kind, name, a["input_shape"])
+        else:
+            if a["input_from"] != prev_name:
+                c.fail("input_from", f"expected '{prev_name}' (execution order), got '{a['input_from']}'", name)
+            if a["input_shape"] != tuple(prev_shape):
+                c.fail("input_shape", f"{list(a['input_shape'])} does not match the previous layer's "
+                       f"output_shape {list(prev_shape)} ('{prev_name}')", name)
+            inputs, in_shape = (prev_name,), a["input_shape"]
         if a["act_scale"] <= 0:
             c.fail("act_scale", f"must be > 0, got {a['act_scale']}", name)
-        if kind in ("conv2d", "avgpool"):
-            if len(a["input_shape"]) != 3:
-                c.fail("input_shape", f"{article(kind)} layer needs (C, H, W), got {list(a['input_shape'])}", name)
+        if kind in ("conv2d", "avgpool", "maxpool"):
+            if len(in_shape) != 3:
+                c.fail("input_shape", f"{article(kind)} layer needs (C, H, W), got {list(in_shape)}", name)
             for key in ("kernel", "stride", "padding"):
                 if len(a[key]) != 2 or any(x < (0 if key == "padding" else 1) for x in a[key]):
                     c.fail(key, f"needs two {'non-negative' if key == 'padding' else 'positive'} integers, got {list(a[key])}", name)
             if len(a["output_shape"]) != 3:
                 c.fail("output_shape", f"{article(kind)} layer gives (C, H, W), got {list(a['output_shape'])}", name)
-            if a["groups"] < 1 or a["input_shape"][0] % a["groups"] or a["output_shape"][0] % a["groups"]:
+            if a["groups"] < 1 or in_shape[0] % a["groups"] or a["output_shape"][0] % a["groups"]:
                 c.fail("groups", f"{a['groups']} does not divide the channels", name)
         else:
             for key in ("kernel", "stride", "padding"):
                 if a[key]:
                     c.fail(key, f"must be empty for {article(kind)} layer, got {list(a[key])}", name)
-            if kind == "linear" and (len(a["input_shape"]) != 1 or len(a["output_shape"]) != 1):
+            if kind == "linear" and (len(in_shape) != 1 or len(a["output_shape"]) != 1):
                 c.fail("input_shape", f"a linear layer maps a flat input to a flat output, got "
-                       f"{list(a['input_shape'])} -> {list(a['output_shape'])}", name)
+                       f"{list(in_shape)} -> {list(a['output_shape'])}", name)
+        dilation = ()
+        if graph:
+            dilation = a["dilation"]
+            if kind == "conv2d":
+                if len(dilation) != 2 or any(x < 1 for x in dilation):
+                    c.fail("dilation", f"needs two positive integers, got {list(dilation)}", name)
+            elif dilation:
+                c.fail("dilation", f"must be empty for {article(kind)} layer, got {list(dilation)}", name)
+        elif kind == "conv2d":
+            dilation = (1, 1)
         if kind != "conv2d" and a["groups"] != 1:
             c.fail("groups", f"must be 1 for {article(kind)} layer, got {a['groups']}", name)
-        layer = LayerSpec(name=name, kind=kind, input_shape=a["input_shape"], output_shape=a["output_shape"],
+        neuron = None
+        if kind in NEURON_KINDS:
+            if graph:
+                if a["neuron"] is None:
+                    c.fail("neuron", f"{article(kind)} layer has neurons: expected its neuron model, got null", name)
+                neuron = self._neuron(a["neuron"], name)
+            else:
+                neuron = self.meta.neuron
+        elif graph and a["neuron"] is not None:
+            c.fail("neuron", f"{article(kind)} layer has no neurons: expected null, got {a['neuron']!r}", name)
+        if neuron is not None and self.meta.twin_levels == "spike_counts" and a["output"] == "spikes" \
+                and (neuron.type, neuron.reset) != ("IF", "subtract"):
+            c.fail("neuron", f"twin_levels spike_counts holds for IF neurons with reset by subtraction, not for "
+                   f"{neuron.type} with reset '{neuron.reset}' (declare twin_levels independent or derived)", name)
+        layer = LayerSpec(name=name, kind=kind, input_shape=in_shape, output_shape=a["output_shape"],
                           kernel=a["kernel"], stride=a["stride"], padding=a["padding"], groups=a["groups"],
-                          output=a["output"], act_scale=a["act_scale"], has_bias=a["has_bias"])
+                          output=a["output"], act_scale=a["act_scale"], has_bias=a["has_bias"],
+                          inputs=inputs, dilation=dilation, neuron=neuron)
         expected = layer.expected_output_shape()
         if expected != layer.output_shape:
             c.fail("output_shape", f"{list(layer.output_shape)} but the geometry implies {list(expected)}", name)
@@ -244,7 +297,47 @@ class _Validator:
             c.fail("output", "a flatten layer must be 'passthrough'", name)
         if kind != "flatten" and layer.output == "passthrough":
             c.fail("output", f"{article(kind)} layer computes; only flatten is 'passthrough'", name)
+        if kind == "maxpool" and layer.output != "spikes":
+            c.fail("output", "a maxpool layer emits spikes (the OR over its window), got "
+                   f"'{layer.output}'", name)
         return layer
+
+    def _inputs(self, raw, kind: str, name: str, in_shape) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """Format 3: the layer's ``inputs`` (earlier layers or the network input), checked for
+        existence, order (no cycle), the number an add or another kind takes, and shapes."""
+        c = self.c
+        if not isinstance(raw, list) or not raw or not all(isinstance(x, str) and x for x in raw):
+            c.fail("inputs", f"expected a non-empty JSON list of layer names, got {raw!r}", name)
+        if len(set(raw)) != len(raw):
+            c.fail("inputs", f"names a layer twice: {raw}", name)
+        if kind == "add" and len(raw) < 2:
+            c.fail("inputs", f"an add sums two or more inputs, got {len(raw)}", name)
+        if kind != "add" and len(raw) != 1:
+            c.fail("inputs", f"{article(kind)} layer has one input, got {len(raw)}: {raw}", name)
+        for src in raw:
+            if src == NETWORK_INPUT:
+                shape = self.meta.input_shape
+                if kind in ("add", "maxpool") and not self.meta.spike_input:
+                    c.fail("inputs", f"{article(kind)} layer cannot read the analog input (direct encoding); "
+                           "its inputs are spikes", name)
+            elif src in self.earlier:
+                prev = self.earlier[src]
+                if prev.output == "potential":
+                    c.fail("inputs", f"'{src}' is a readout (output 'potential'); no layer can consume it", name)
+                shape = prev.output_shape
+            elif src == name:
+                c.fail("inputs", f"names the layer itself: the graph has a cycle ({name} -> {name})", name)
+            elif src in self.names:
+                c.fail("inputs", f"'{src}' comes later in execution order: the graph has a cycle or the layers "
+                       "are not stored in execution order", name)
+            else:
+                c.fail("inputs", f"missing input layer '{src}' (no such layer; known: "
+                       f"{', '.join([NETWORK_INPUT, *self.earlier][:12])})", name)
+            if tuple(shape) != tuple(in_shape):
+                what = "the add's operands must all have its input_shape" if kind == "add" else "input_shape"
+                c.fail("input_shape", f"{list(in_shape)} does not match the output_shape {list(shape)} of input "
+                       f"'{src}' ({what})", name)
+        return tuple(raw), tuple(in_shape)
 
     # -- datasets ----------------------------------------------------------------------
     def _dataset(self, g, key, path, layer, shape, dtypes, what, ds=None):
@@ -303,9 +396,10 @@ class _Validator:
             c.fail("input", "required dataset is missing (direct encoding: the first layer is driven by it)")
         c.at("input_spikes")
         has_spikes = "input_spikes" in f
-        if m.encoding == "rate" or has_spikes:
-            if m.encoding != "rate":
-                c.fail("input_spikes", f"stored, but encoding is '{m.encoding}' (input spikes go with 'rate')")
+        if m.spike_input or has_spikes:
+            if not m.spike_input:
+                c.fail("input_spikes", f"stored, but encoding is '{m.encoding}' (input spikes go with 'rate' or "
+                       "'events')")
             nbytes = -(-math.prod(m.input_shape) // 8)
             self._dataset(f, "input_spikes", "input_spikes", None, (n, T, nbytes), (np.uint8,), "uint8")
 
@@ -325,10 +419,15 @@ class _Validator:
             _, sa = self._dataset(g, "spikes", f"{path}/spikes", name, (n, T, nbytes), (np.uint8,), "uint8", ds)
             if as_str(sa.get("bitorder", "")) != SPIKE_BITORDER:
                 c.fail("spikes.bitorder", f"expected '{SPIKE_BITORDER}'", name)
-            level_types = (np.uint8, np.uint16) if m.ann_activation_bits <= 8 else (np.uint16,)
-            self._dataset(g, "activations", f"{path}/activations", name, (n, *layer.output_shape), level_types,
-                          "uint8 or uint16" if m.ann_activation_bits <= 8 else
-                          f"uint16 for {m.ann_activation_bits}-bit levels")
+            if m.twin_levels == "derived":
+                if present["activations"]:
+                    c.fail("activations", "stored, but twin_levels is 'derived' (an SNN-only trace stores no "
+                           "ANN-twin levels)", name)
+            else:
+                level_types = (np.uint8, np.uint16) if m.ann_activation_bits <= 8 else (np.uint16,)
+                self._dataset(g, "activations", f"{path}/activations", name, (n, *layer.output_shape), level_types,
+                              "uint8 or uint16" if m.ann_activation_bits <= 8 else
+                              f"uint16 for {m.ann_activation_bits}-bit levels")
         elif layer.output == "potential":
             for key in ("potential", "ann_output"):
                 if present[key]:

@@ -28,33 +28,67 @@ def if_spike_train(levels: np.ndarray, T: int, threshold: float = NeuronModel.th
     return out
 
 
+def or_pool(spikes: np.ndarray, layer: LayerSpec) -> np.ndarray:
+    """A max-pool's spikes: per step, the OR of its input spikes over each window (padding
+    taps are no input). spikes: bool [T, C, H, W] -> bool [T, *layer.output_shape]."""
+    (kh, kw), (sh, sw), (ph, pw) = layer.kernel, layer.stride, layer.padding
+    _, oh, ow = layer.output_shape
+    T, c, h, w = spikes.shape
+    padded = np.zeros((T, c, h + 2 * ph + kh, w + 2 * pw + kw), dtype=bool)
+    padded[:, :, ph:ph + h, pw:pw + w] = spikes
+    out = np.zeros((T, c, oh, ow), dtype=bool)
+    for ky in range(kh):
+        for kx in range(kw):
+            out |= padded[:, :, ky:ky + sh * (oh - 1) + 1:sh, kx:kx + sw * (ow - 1) + 1:sw]
+    return out
+
+
 def write_synthetic_trace(path, layers: list[LayerSpec], input_shape, *, model: str, T: int,
                           n_samples: int, rate: float | dict[str, float], seed: int = 0,
-                          with_weights: bool = True, dataset: str = "synthetic") -> None:
+                          with_weights: bool = True, dataset: str = "synthetic",
+                          snn_only: bool | None = None) -> None:
     """Write a synthetic trace; ``rate`` is one spike rate or one per spiking layer name.
 
+    A max-pool's spikes are the OR of its input's over each window (not drawn). ``snn_only``
+    stores no ANN-twin levels (twin_levels derived: the twin is the QNN of spike counts);
+    None: SNN-only exactly when a layer's neuron is not IF with reset by subtraction (a LIF
+    trace), whose spike counts the stored-twin identity does not cover.
     The writer refuses (TraceFormatError naming the field) what the reader would reject
     before writing anything, and verifies the file with the reader before it is moved into
     place."""
     rng = np.random.default_rng(seed)
+    if snn_only is None:
+        snn_only = any(l.neuron is not None and (l.neuron.type, l.neuron.reset) != ("IF", "subtract")
+                       for l in layers)
     meta = TraceMeta(model=model, dataset=dataset, T=T, n_samples=n_samples, input_shape=input_shape,
                      synthetic=True, recorder=f"sim.trace.synthetic {__version__}",
                      library_versions={"numpy": np.__version__},
                      description=f"synthetic: Binomial(T, rate) levels, rate={rate}, seed={seed}",
-                     twin_levels="spike_counts")
+                     twin_levels="derived" if snn_only else "spike_counts")
     with TraceWriter(path, meta, layers) as w:
+        layers = w.layers   # the graph filled in (inputs, neuron models)
         if with_weights:
             for layer in layers:
                 if layer.n_weights:
                     w.set_weights(layer.name, rng.integers(-127, 128, size=layer.weight_shape),
                                   scale=1.0 / 127, bias=rng.normal(0, 0.01, layer.output_shape[0]))
+        passthrough = {l.name: l.inputs[0] for l in layers if l.output == "passthrough"}
         for i in range(n_samples):
             spikes, acts, pots = {}, {}, {}
             for layer in layers:
-                if layer.output == "spikes":
+                if layer.kind == "maxpool":
+                    src = layer.inputs[0]
+                    while src in passthrough:
+                        src = passthrough[src]
+                    s = or_pool(spikes[src].reshape(T, *layer.input_shape), layer)
+                    spikes[layer.name] = s
+                    if not snn_only:
+                        acts[layer.name] = s.sum(axis=0).astype(np.uint8 if T < 256 else np.uint16)
+                elif layer.output == "spikes":
                     r = rate[layer.name] if isinstance(rate, dict) else rate
-                    levels = rng.binomial(T, r, size=layer.output_shape).astype(np.uint8)
-                    acts[layer.name] = levels
+                    levels = rng.binomial(T, r, size=layer.output_shape).astype(np.uint8 if T < 256 else np.uint16)
+                    if not snn_only:
+                        acts[layer.name] = levels
                     spikes[layer.name] = if_spike_train(levels, T)
                 elif layer.output == "potential":
                     pots[layer.name] = rng.normal(0, 1, layer.output_shape)

@@ -1,7 +1,7 @@
 """Writing traces: one sample at a time, to a temporary file renamed into place on success.
 
 A trace that fails half-way (an exception, a sample never written) leaves nothing behind.
-Format 2: every dataset gets its SHA-256 checksums and the root a digest of every attribute
+Format 3 (a layer graph; see sim/trace/schema.py) with format 2's integrity: every dataset gets its SHA-256 checksums and the root a digest of every attribute
 (sim/trace/integrity.py); the file uses HDF5's v1.10 format, whose object headers, B-trees
 and chunk indexes carry checksums. Before the file is renamed into place the reader's full
 validation runs on it (:meth:`sim.trace.reader.Trace.verify`): what the writer reports as
@@ -31,9 +31,11 @@ from sim.trace.schema import (
     OUTPUT_KINDS,
     RESETS,
     SPIKE_BITORDER,
+    NETWORK_INPUT,
     TWIN_LEVELS,
     LayerSpec,
     TraceMeta,
+    with_graph,
 )
 
 #: gzip level 4 measured best for bit-packed spikes (size vs. write time) on this machine.
@@ -120,14 +122,20 @@ class TraceWriter:
         names = [layer.name for layer in self.layers]
         if not names or len(set(names)) != len(names):
             self._fail("layer_names", "a trace needs at least one layer, with unique names")
-        prev = tuple(m.input_shape)
+        self.layers = with_graph(self.layers, m.neuron)
+        shapes = {NETWORK_INPUT: tuple(m.input_shape)}
         for layer in self.layers:
             if layer.kind not in LAYER_KINDS or layer.output not in OUTPUT_KINDS:
                 self._fail("kind", f"bad kind/output {layer.kind}/{layer.output}", layer.name)
-            if tuple(layer.input_shape) != prev:
-                self._fail("input_shape", f"{list(layer.input_shape)} does not match the previous output {list(prev)}",
-                           layer.name)
-            prev = tuple(layer.output_shape)
+            for src in layer.inputs:
+                if src not in shapes:
+                    self._fail("inputs", f"'{src}' is not the input or an earlier layer", layer.name)
+                if tuple(layer.input_shape) != shapes[src]:
+                    self._fail("input_shape", f"{list(layer.input_shape)} does not match the output {list(shapes[src])} "
+                               f"of '{src}'", layer.name)
+            if layer.neuron is not None and (layer.neuron.type not in NEURON_TYPES or layer.neuron.reset not in RESETS):
+                self._fail("neuron", f"unknown type/reset {layer.neuron.type}/{layer.neuron.reset}", layer.name)
+            shapes[layer.name] = tuple(layer.output_shape)
 
     def _write_header(self, with_input: bool) -> None:
         f, m = self._f, self.meta
@@ -152,27 +160,28 @@ class TraceWriter:
         f.create_dataset("labels", data=self._labels)
         if with_input:
             self._row_dataset(f, "input", "input", (n, *m.input_shape), np.float32, chunks=(1, *m.input_shape))
-        if m.encoding == "rate":
+        if m.spike_input:
             nbytes = -(-int(np.prod(m.input_shape)) // 8)
             self._row_dataset(f, "input_spikes", "input_spikes", (n, T, nbytes), np.uint8, chunks=(1, T, nbytes))
         layers = f.create_group("layers")
-        prev = "input"
         for i, layer in enumerate(self.layers):
             gname = layer_group_name(i, layer.name)
             g = layers.create_group(gname)
             for key, value in layer.to_dict().items():
-                if isinstance(value, list):
+                if key in ("inputs", "neuron"):
+                    value = json.dumps(value)
+                elif isinstance(value, list):
                     value = np.asarray(value, dtype=np.int64)
                 g.attrs[key] = value
             g.attrs["index"] = i
-            g.attrs["input_from"] = prev
             path = f"layers/{gname}"
             if layer.output == "spikes":
                 nbytes = -(-layer.n_neurons // 8)
                 ds = self._row_dataset(g, "spikes", f"{path}/spikes", (n, T, nbytes), np.uint8, chunks=(1, T, nbytes))
                 ds.attrs["bitorder"] = SPIKE_BITORDER
-                self._row_dataset(g, "activations", f"{path}/activations", (n, *layer.output_shape),
-                                  self._level_dtype, chunks=(1, *layer.output_shape))
+                if m.twin_levels != "derived":
+                    self._row_dataset(g, "activations", f"{path}/activations", (n, *layer.output_shape),
+                                      self._level_dtype, chunks=(1, *layer.output_shape))
             elif layer.output == "potential":
                 self._row_dataset(g, "potential", f"{path}/potential", (n, *layer.output_shape), np.float32)
                 self._row_dataset(g, "ann_output", f"{path}/ann_output", (n, *layer.output_shape), np.float32)
@@ -254,6 +263,11 @@ class TraceWriter:
                 s = np.asarray(spikes[layer.name])
                 if s.shape != (m.T, *layer.output_shape):
                     raise ValueError(f"layer {layer.name}: spikes shape {s.shape}")
+                if m.twin_levels == "derived":
+                    if layer.name in activations:
+                        raise ValueError(f"layer {layer.name}: an SNN-only trace (twin_levels derived) stores no levels")
+                    self._put(g, "spikes", i, pack_spikes(s))
+                    continue
                 raw = np.asarray(activations[layer.name]).reshape(layer.output_shape)
                 levels = raw.astype(self._level_dtype)
                 if not np.array_equal(levels, raw) or (levels.size and levels.max() > self._level_max):
