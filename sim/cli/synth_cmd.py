@@ -21,6 +21,18 @@ def add_parser(sub) -> None:
     p.add_argument("--samples", type=int, default=4, help="number of samples (default 4)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-weights", action="store_true", help="do not store random int8 weights")
+    p.add_argument("--maxpool", action=argparse.BooleanOptionalAction, default=None,
+                   help="graph models (resnet18, resnet19, sew_resnet, tiny_resnet): a 3x3 max-pool "
+                        "(stride 2) after the stem (default: the model's: on for sew_resnet and tiny_resnet)")
+    p.add_argument("--neuron", choices=["IF", "LIF"], default=None,
+                   help="graph models: every layer's neuron (default: IF; sew_resnet: LIF, leak 0.5, reset to zero)")
+    p.add_argument("--leak", type=float, default=None,
+                   help="LIF: the factor the membrane keeps per step, in (0, 1] (default 0.5)")
+    p.add_argument("--reset", choices=["subtract", "zero"], default=None,
+                   help="graph models: reset by subtraction or to zero (default: subtract for IF, zero for LIF)")
+    p.add_argument("--snn-only", action="store_true",
+                   help="store no ANN-twin levels: the twin is derived from the spike counts (always so "
+                        "for LIF neurons)")
     p.add_argument("--out", required=True, help="output trace (.h5)")
     p.set_defaults(func=run)
 
@@ -51,6 +63,28 @@ def parse_rate(text: str, spiking: list[str]) -> float | dict[str, float]:
     return {n: value(pairs.get(n, default)) for n in spiking}
 
 
+def neuron_option(args: argparse.Namespace):
+    """The NeuronModel the --neuron, --leak and --reset options ask for (None: the model's)."""
+    from sim.errors import ParameterError
+    from sim.trace.shapes import GRAPH_MODELS
+    from sim.trace.schema import NeuronModel
+
+    given = [f"--{k}" for k in ("maxpool", "neuron", "leak", "reset") if getattr(args, k) is not None]
+    if given and args.model not in GRAPH_MODELS:
+        raise ParameterError(None, given[0], f"applies to the graph models ({', '.join(GRAPH_MODELS)}), "
+                             f"not to {args.model}")
+    if args.neuron is None and args.leak is None and args.reset is None:
+        return None
+    kind = args.neuron or ("LIF" if args.leak is not None else "IF")
+    if kind == "IF" and args.leak is not None:
+        raise ParameterError(None, "--leak", "an IF neuron has no leak (use --neuron LIF)")
+    leak = 0.0 if kind == "IF" else (0.5 if args.leak is None else args.leak)
+    if kind == "LIF" and not 0 < leak <= 1:
+        raise ParameterError(None, "--leak", f"must be in (0, 1], got {args.leak}")
+    reset = args.reset or ("subtract" if kind == "IF" else "zero")
+    return NeuronModel(type=kind, threshold=NeuronModel.threshold if kind == "IF" else 1.0, reset=reset, leak=leak)
+
+
 def run(args: argparse.Namespace) -> int:
     import sys
 
@@ -67,13 +101,14 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError(None, "--T", f"must be >= 1, got {args.T}")
     if args.samples < 1:
         raise ParameterError(None, "--samples", f"must be >= 1, got {args.samples}")
-    layers, input_shape = model_layers(args.model, args.T)
+    layers, input_shape = model_layers(args.model, args.T, maxpool=args.maxpool, neuron=neuron_option(args))
     check_request(args.T, args.samples, input_shape, layers)   # what the reader accepts, before writing
-    rate = parse_rate(args.rate, [l.name for l in layers if l.output == "spikes"])
+    # a max-pool's spikes are the OR of its input's, not drawn at a rate
+    rate = parse_rate(args.rate, [l.name for l in layers if l.output == "spikes" and l.kind != "maxpool"])
     # the writer verifies the file with the reader before moving it into place: on a failure
     # (TraceFormatError, one line, exit 2) nothing is left at --out
     write_synthetic_trace(args.out, layers, input_shape, model=args.model, T=args.T,
                           n_samples=args.samples, rate=rate, seed=args.seed,
-                          with_weights=not args.no_weights)
+                          with_weights=not args.no_weights, snn_only=True if args.snn_only else None)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0

@@ -23,6 +23,7 @@ def inspect_trace(path: str, samples: int | None = None) -> dict:
             "checksums": tr.checksums, "twin_levels": m.twin_levels,
             "model": m.model, "dataset": m.dataset, "T": m.T, "samples": m.n_samples,
             "samples_read": stats[0].samples, "input_shape": list(m.input_shape),
+            "graph": not _is_chain(tr.layers), "twin": m.twin,
             "encoding": m.encoding, "neuron": m.neuron.to_dict(),
             "ann_activation_bits": m.ann_activation_bits, "weight_bits": m.weight_bits,
             "synthetic": m.synthetic, "recorder": m.recorder, "library_versions": m.library_versions,
@@ -33,6 +34,22 @@ def inspect_trace(path: str, samples: int | None = None) -> dict:
             "spike_count": sum(s.spike_count for s in stats),
             "layers": [s.to_row() for s in stats],
         }
+
+
+def _is_chain(layers) -> bool:
+    prev = "input"
+    for l in layers:
+        if tuple(l.inputs) != (prev,):
+            return False
+        prev = l.name
+    return True
+
+
+def _neuron_text(n: dict | None) -> str:
+    if n is None:
+        return "-"
+    leak = f" leak={n['leak']}" if n["type"] == "LIF" else ""
+    return f"{n['type']}{leak} th={n['threshold']:g} reset={n['reset']}"
 
 
 def _fmt(x, pct=False) -> str:
@@ -46,18 +63,24 @@ def format_table(info: dict) -> str:
         f"trace    {info['trace']}",
         f"model    {info['model']}  dataset {info['dataset']}  T={info['T']}  samples={info['samples']}"
         f"{' (synthetic)' if info['synthetic'] else ''}",
-        f"neuron   {info['neuron']['type']} threshold={info['neuron']['threshold']} reset={info['neuron']['reset']}"
+        f"neuron   {_neuron_text(info['neuron'])}{' (default; per layer below)' if info['format_version'] >= 3 else ''}"
         f"  encoding={info['encoding']}  ANN bits={info['ann_activation_bits']}  weight bits={info['weight_bits']}",
-        f"format   v{info['format_version']}  checksums: {info['checksums']}  twin levels: {info['twin_levels']}",
+        f"format   v{info['format_version']}{' (layer graph)' if info['graph'] else ''}  checksums: {info['checksums']}"
+        f"  twin levels: {info['twin_levels']} (twin {info['twin']})",
     ]
-    head = f"{'layer':<10} {'kind':<8} {'input':<14} {'output':<14} {'fan-in':>7} {'spike rate':>10} {'density':>8} {'spikes':>12}"
+    rows = info["layers"]
+    w = max([10, *(len(r["name"]) for r in rows)])
+    per_layer = info["format_version"] >= 3
+    head = (f"{'layer':<{w}} {'kind':<8} {'input':<14} {'output':<14} {'fan-in':>7} {'spike rate':>10} {'density':>8} "
+            f"{'spikes':>12}" + ("  inputs / neuron" if per_layer else ""))
     lines += ["", head, "-" * len(head)]
-    for r in info["layers"]:
+    for r in rows:
         shape_in = "x".join(map(str, r["input_shape"]))
         shape_out = "x".join(map(str, r["output_shape"]))
-        lines.append(f"{r['name']:<10} {r['kind']:<8} {shape_in:<14} {shape_out:<14} {r['fan_in']:>7} "
+        extra = f"  {'+'.join(r['inputs'])} / {_neuron_text(r['neuron'])}" if per_layer else ""
+        lines.append(f"{r['name']:<{w}} {r['kind']:<8} {shape_in:<14} {shape_out:<14} {r['fan_in']:>7} "
                      f"{_fmt(r['spike_rate'], True):>10} {_fmt(r['activation_density'], True):>8} "
-                     f"{r['spike_count'] if r['output'] == 'spikes' else '-':>12}")
+                     f"{r['spike_count'] if r['output'] == 'spikes' else '-':>12}{extra}")
     lines += ["", f"network spike rate (paper: spiking outputs except layer 1): {_fmt(info['network_spike_rate'], True)}"
               f"   all spiking layers: {_fmt(info['all_layers_spike_rate'], True)}"
               f"   over {info['samples_read']} sample(s)"]

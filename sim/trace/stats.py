@@ -25,6 +25,8 @@ class LayerStats:
     level_sum: int = 0         # sum of ANN-twin levels over samples
     samples: int = 0
     T: int = 1
+    inputs: tuple[str, ...] = ()
+    neuron: dict | None = None
 
     @property
     def spike_rate(self) -> float | None:
@@ -46,7 +48,7 @@ class LayerStats:
             "input_shape": list(self.input_shape), "output_shape": list(self.output_shape),
             "fan_in": self.fan_in, "neurons": self.neurons, "spike_count": self.spike_count,
             "spike_rate": self.spike_rate, "activation_density": self.activation_density,
-            "ann_level_sum": self.level_sum,
+            "ann_level_sum": self.level_sum, "inputs": list(self.inputs), "neuron": self.neuron,
         }
 
 
@@ -67,7 +69,8 @@ def layer_stats(trace: Trace, samples: int | None = None) -> list[LayerStats]:
     """Stream the trace and count spikes and non-zero activations per layer."""
     n = trace.n_samples if samples is None else min(samples, trace.n_samples)
     stats = [LayerStats(l.name, l.kind, l.output, l.input_shape, l.output_shape, l.fan_in,
-                        l.n_neurons, samples=n, T=trace.T) for l in trace.layers]
+                        l.n_neurons, samples=n, T=trace.T, inputs=l.inputs,
+                        neuron=l.neuron.to_dict() if l.neuron is not None else None) for l in trace.layers]
     for st in stats:
         if st.output != "spikes":
             continue

@@ -60,7 +60,9 @@ def write_synthetic_trace(path, layers: list[LayerSpec], input_shape, *, model: 
     if snn_only is None:
         snn_only = any(l.neuron is not None and (l.neuron.type, l.neuron.reset) != ("IF", "subtract")
                        for l in layers)
+    models = {l.neuron for l in layers if l.neuron is not None}
     meta = TraceMeta(model=model, dataset=dataset, T=T, n_samples=n_samples, input_shape=input_shape,
+                     neuron=models.pop() if len(models) == 1 else NeuronModel(),
                      synthetic=True, recorder=f"sim.trace.synthetic {__version__}",
                      library_versions={"numpy": np.__version__},
                      description=f"synthetic: Binomial(T, rate) levels, rate={rate}, seed={seed}",
