@@ -37,8 +37,13 @@ def trace_averages(trace, stats) -> dict:
     from sim.analytic.layer_stats import compute_layers, input_fanout
     from sim.trace.stats import rate_layers
 
-    layers = compute_layers(trace.layers)
+    all_layers = compute_layers(trace.layers)
     n, T = stats[0].samples, trace.T
+    # the v1 model's synapses: conv2d, linear and avgpool (its fixed-weight sums); a graph's
+    # residual adds and max-pool compares are not synapses of the model
+    pairs = [(l, s) for l, s in zip(all_layers, stats) if l.kind in ("conv2d", "linear", "avgpool")]
+    rate_stats = stats
+    layers, stats = [l for l, _ in pairs], [s for _, s in pairs]
     D = sum(l.dense_macs for l in layers)
     fan = {l.name: int(input_fanout(l).sum()) for l in layers}
     spk = [(l, s) for l, s in zip(layers, stats) if not s.analog_input]
@@ -46,10 +51,10 @@ def trace_averages(trace, stats) -> dict:
     fan_spk = sum(fan[l.name] for l, _ in spk)
     E = sum(int(s.synaptic_events) for s in stats)
     counted = set(rate_layers(trace))
-    rl = [(l, s) for l, s in zip(layers, stats) if l.name in counted]
+    rl = [(l, s) for l, s in zip(all_layers, rate_stats) if l.name in counted]
     r_net = sum(int(s.spikes_out) for _, s in rl) / (n * T * sum(l.n_neurons for l, _ in rl)) if rl else 0.0
     r_fan = E / (n * T * fan_spk) if fan_spk else 0.0
-    per_step = np.sum([s.per_step["spikes_out"] for s in stats if s.per_step], axis=0)
+    per_step = np.sum([s.per_step["spikes_out"] for s in rate_stats if s.per_step], axis=0)
     convs = [l for l in layers if l.kind == "conv2d"]
     return {
         "samples": n, "T": T, "synapses_dense": D, "weights": sum(l.n_weights for l in layers),
