@@ -2,6 +2,10 @@
 """Per-sample time of ``run_sim.py replay TRACE --arch A --mode both`` (in-process CLI).
 
     python benchmarks/replay_cli_speed.py [--trace FILE] [--arch all] [--samples 8] [--repeat 3]
+    python benchmarks/replay_cli_speed.py --synth resnet18 --T 6 --rate 0.1 --arch neuromorphic
+
+``--synth MODEL`` times a synthetic trace of that model shape (``synth --T --rate``, written
+to a temporary directory) instead of ``--trace``.
 
 Runs the command on 1 sample (warm: once before timing, to JIT numba) and on N samples,
 ``repeat`` times each, and prints the best time per additional sample: (t_N - t_1) / (N - 1).
@@ -38,7 +42,20 @@ def main() -> None:
     ap.add_argument("--arch", default="all")
     ap.add_argument("--samples", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--synth", metavar="MODEL", help="time a synthetic trace of this model shape instead")
+    ap.add_argument("--T", type=int, default=6, help="--synth: time steps (default 6)")
+    ap.add_argument("--rate", default="0.1", help="--synth: spike rate (default 0.1)")
     args = ap.parse_args()
+    if args.synth:
+        import tempfile
+
+        tmp = tempfile.mkdtemp(prefix="speed-")
+        args.trace = os.path.join(tmp, f"{args.synth}_T{args.T}.h5")
+        with contextlib.redirect_stderr(io.StringIO()):
+            rc = cli(["synth", "--model", args.synth, "--T", str(args.T), "--rate", args.rate,
+                      "--samples", str(args.samples), "--seed", "1", "--out", args.trace])
+        if rc:
+            raise SystemExit(f"synth exited {rc}")
     base = ["replay", args.trace, "--arch", args.arch, "--mode", "both", "--quiet", "--json", os.devnull]
     timed([*base, "--samples", "1"])  # JIT warm-up
     one = min(timed([*base, "--samples", "1"]) for _ in range(args.repeat))
