@@ -7,7 +7,11 @@ K output channels, P pixels per channel, N = K·P neurons, n_in inputs, n_w weig
 F_w = n_w/K weights per channel, cp = ⌈K/rows⌉, pp = ⌈P/cols⌉ passes of the PE array,
 k_w and k_m resident weight and membrane channels, σ spilled event bits per pass. The
 residency plan is the simulator's own mapping policy (:mod:`sim.mapping.memory_hierarchy`),
-taken as an input: a spec the simulator refuses raises the same ParameterError here.
+taken as an input: a spec the simulator refuses raises the same ParameterError here. On a
+layer graph the plan holds the tensors live across each layer (σ includes their spill); an
+add counts like an average pool (no weights) over its operands' events, a max-pool is a
+stateless 1-bit OR per synaptic event (SNN) or a compare per non-zero input and window (ANN),
+and a LIF layer adds one leak per neuron per step.
 
 Every count is a sum of terms named by their cause; the terms in
 ``closed_form.NONIDEAL_CAUSES`` vanish when everything is resident (k_w = k_m = K, σ = 0).
@@ -32,6 +36,9 @@ from sim.mapping.memory_hierarchy import LayerResidency
 from sim.trace import LayerSpec
 
 ARCHITECTURE = "memory_hierarchy"
+#: The workload total a layer's synapse operations count under (sim.workload.OP_TOTAL):
+#: conv/linear/avgpool MACs (SNN: synaptic ops), a residual add's adds, a max-pool's compares.
+_OP_TOTAL = {"conv2d": "macs", "linear": "macs", "avgpool": "macs", "add": "adds", "maxpool": "compares"}
 
 
 def ideal_overrides(spec, layers: list[LayerSpec], T: int, trace_bits: int) -> list[str]:
@@ -53,23 +60,25 @@ def _snn_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, r: Laye
     wb, mb, pb, ib = d.weight_bits, d.membrane_bits, d.psum_bits, d.input_bits
     N, S, E, F = l.n_neurons, st.spikes_in, st.synaptic_events, st.spikes_out
     spiking, has_w = l.output == "spikes", l.n_weights > 0
+    stateful = l.has_neurons  # a max-pool (spike OR) has no membrane and no neuron update
     zs = spec.mapping["zero_skipping"]
-    steps = n * T * N  # neuron updates
+    steps = n * T * N if stateful else 0  # neuron updates
     # weights: every channel once per sample (t = 0); non-resident ones again at every step
     w = dict(weights_once_per_sample=n * l.n_weights if has_w else 0,
              weights_refetched_per_step_nonresident=n * (T - 1) * r.weights_nonresident() if has_w else 0)
     led.add("dram.weight_read", wb, **w)
     led.add("global_buffer.weight_write", wb, **w)
-    m = n * T * r.membranes_nonresident()
-    led.add("dram.membrane_read", mb, membranes_per_step_nonresident=m)
-    led.add("dram.membrane_write", mb, membranes_per_step_nonresident=m)
+    if stateful:
+        m = n * T * r.membranes_nonresident()
+        led.add("dram.membrane_read", mb, membranes_per_step_nonresident=m)
+        led.add("dram.membrane_write", mb, membranes_per_step_nonresident=m)
     passes = n if spec.mapping["loop_order"] == "layer_major" else n * T
     led.add("dram.spill_write", 1, io_events_spilled=passes * r.io_spill_bits)
     led.add("dram.spill_read", 1, io_events_spilled=passes * r.io_spill_bits)
     macs = 0
     if st.analog_input:
         # the image is a constant input current, computed once per sample like the ANN's layer 1
-        macs = st.ann_macs if zs else n * l.dense_macs
+        macs = st.ann_macs if zs else n * l.dense_ops
         reads = (st.ann_nonzero_inputs if zs else n * l.n_inputs) * r.channel_passes
         led.add("dram.input_read", ib, image_once_per_sample=n * l.n_inputs)
         led.add("global_buffer.input_write", ib, image_once_per_sample=n * l.n_inputs)
@@ -84,22 +93,33 @@ def _snn_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, r: Laye
         led.add("pe_array.add", mb, integrate_per_neuron_step=steps, reset_per_output_spike=F)
         led.add("register_file.membrane_write", mb, integrate_per_neuron_step=steps)
     else:
-        led.add("global_buffer.spike_read", address_bits(l.n_inputs), spike_per_channel_pass=S * r.channel_passes,
+        # an address within its operand (an add reads each operand's events)
+        led.add("global_buffer.spike_read", address_bits(l.n_inputs // l.n_operands),
+                spike_per_channel_pass=S * r.channel_passes,
                 spikes_reread_per_weight_tile=S * (r.tile_passes - r.channel_passes))
-        if has_w:
-            led.add("global_buffer.weight_read", wb, weight_per_synaptic_event=E)
-        led.add("register_file.membrane_read", mb, integrate_per_synaptic_event=E,
-                threshold_check_per_neuron_step=steps if spiking else 0)
-        led.add("pe_array.add", mb, integrate_per_synaptic_event=E, reset_per_output_spike=F)
-        led.add("register_file.membrane_write", mb, integrate_per_synaptic_event=E, reset_per_output_spike=F)
-    if spiking:
+        if not stateful:
+            led.add("pe_array.compare", 1, spike_or_per_synaptic_event=E)
+        else:
+            if has_w:
+                led.add("global_buffer.weight_read", wb, weight_per_synaptic_event=E)
+            led.add("register_file.membrane_read", mb, integrate_per_synaptic_event=E,
+                    threshold_check_per_neuron_step=steps if spiking else 0)
+            led.add("pe_array.add", mb, integrate_per_synaptic_event=E, reset_per_output_spike=F)
+            led.add("register_file.membrane_write", mb, integrate_per_synaptic_event=E, reset_per_output_spike=F)
+    if stateful and l.neuron is not None and l.neuron.leaks:
+        led.add("pe_array.leak", mb, leak_per_neuron_step=steps)
+    if spiking and stateful:
         led.add("pe_array.compare", mb, threshold_check_per_neuron_step=steps)
+    if spiking:
         led.add("global_buffer.spike_write", address_bits(N), output_spike=F)
-    led.add("global_buffer.membrane_read", mb, membrane_tile_per_neuron_step=steps)
-    led.add("global_buffer.membrane_write", mb, membrane_tile_per_neuron_step=steps)
+    if stateful:
+        led.add("global_buffer.membrane_read", mb, membrane_tile_per_neuron_step=steps)
+        led.add("global_buffer.membrane_write", mb, membrane_tile_per_neuron_step=steps)
     if not spiking:
         led.add("dram.output_write", mb, readout_once_per_sample=n * N)
-    return {"macs": macs, "synaptic_ops": E, "spikes_in": S, "spikes_out": F, "neuron_updates": steps}
+    op = _OP_TOTAL[l.kind]
+    return {"macs": macs, ("synaptic_ops" if op == "macs" else op): E, "spikes_in": S, "spikes_out": F,
+            "neuron_updates": steps}
 
 
 def _ann_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, r: LayerResidency, act_bits: int) -> dict:
@@ -108,7 +128,7 @@ def _ann_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, r: Laye
     wb, pb, ib = d.weight_bits, d.psum_bits, d.input_bits
     N, spiking, has_w = l.n_neurons, l.output == "spikes", l.n_weights > 0
     zs = spec.mapping["zero_skipping"]
-    macs = st.ann_macs if zs else n * l.dense_macs
+    macs = st.ann_macs if zs else n * l.dense_ops
     in_bits = ib if st.analog_input else act_bits
     reads = (st.ann_nonzero_inputs if zs else n * l.n_inputs) * r.channel_passes
     # weights: every channel once per sample; non-resident ones again at every pixel pass
@@ -124,21 +144,25 @@ def _ann_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, r: Laye
     led.add("global_buffer.input_read", in_bits, input_per_channel_pass=reads)
     led.add("dram.spill_write", 1, io_events_spilled=n * r.io_spill_bits)
     led.add("dram.spill_read", 1, io_events_spilled=n * r.io_spill_bits)
+    # what accumulates: a partial sum, or a max-pool's running max (a level, like its inputs)
+    acc_bits = in_bits if l.kind == "maxpool" else pb
     if has_w:
         led.add("pe_array.mac", wb, mac=macs)
         led.add("register_file.weight_read", wb, mac=macs)
-    else:  # average pooling: a fixed-weight sum
+    elif l.kind == "maxpool":  # a compare against the running max per (input, window)
+        led.add("pe_array.compare", in_bits, mac=macs)
+    else:  # average pooling, a residual add: a fixed-weight sum
         led.add("pe_array.add", pb, mac=macs)
     led.add("register_file.input_read", in_bits, mac=macs)
-    led.add("register_file.psum_read", pb, mac=macs)
-    led.add("register_file.psum_write", pb, mac=macs)
+    led.add("register_file.psum_read", acc_bits, mac=macs)
+    led.add("register_file.psum_write", acc_bits, mac=macs)
     out_bits = act_bits if spiking else pb
-    if spiking:
+    if spiking and l.has_neurons:  # a max-pool's levels in are its levels out: no quantise
         led.add("pe_array.compare", pb, quantise_per_neuron=n * N)
     led.add("global_buffer.output_write", out_bits, output_per_neuron=n * N)
     if not spiking:
         led.add("dram.output_write", out_bits, readout_once_per_sample=n * N)
-    return {"macs": macs, "neuron_updates": n * N}
+    return {_OP_TOTAL[l.kind]: macs, "neuron_updates": n * N if l.has_neurons else 0}
 
 
 def predict(spec, layers: list[LayerSpec], stats: list[LayerEventStats], T: int, mode: str,
@@ -149,9 +173,10 @@ def predict(spec, layers: list[LayerSpec], stats: list[LayerEventStats], T: int,
     ``stats`` holds one :class:`LayerEventStats` per compute layer (passthroughs dropped),
     summed over the same samples the replay runs. ``table``: an energy table to price the
     counts (pJ). ``ideal``: the spec's buffer is taken to hold everything."""
+    every = layers  # passthroughs too: the plan follows the graph's edges through them
     layers = checked_layers(spec, ARCHITECTURE, mode, layers, stats)
     ab = spec.data.ann_bits(trace_act_bits)
-    plan = policy.plan(spec, layers, T, mode, ab, ideal)
+    plan = policy.plan(spec, every, T, mode, ab, ideal)
     out = []
     for l, st, r in zip(layers, stats, plan):
         led = TermLedger()

@@ -64,7 +64,9 @@ class ComponentClass:
         return f"{self.name}_{action}"
 
 
-_PE_OPS = {"mac": ("mul", "add"), "add": ("add",), "compare": ("compare",)}
+#: A LIF neuron's leak multiplies its membrane by the leak factor once per step: a multiply
+#: (a table prices it apart, e.g. as a shift, with ``<class>_leak``).
+_PE_OPS = {"mac": ("mul", "add"), "add": ("add",), "compare": ("compare",), "leak": ("mul",)}
 
 COMPONENT_CLASSES: dict[str, ComponentClass] = {c.name: c for c in (
     ComponentClass("dram", {"width_bits": WIDTH, "bandwidth_bits_per_cycle": BANDWIDTH, "latency_cycles": CYCLES},
@@ -81,7 +83,7 @@ COMPONENT_CLASSES: dict[str, ComponentClass] = {c.name: c for c in (
                    performs=("weight_read", "input_read", "psum_read", "psum_write", "membrane_read",
                              "membrane_write")),
     ComponentClass("pe_array", {"rows": MESH_SIDE, "cols": MESH_SIDE, "ops_per_cycle": POS}, actions=_PE_OPS,
-                   performs=("mac", "add", "compare")),
+                   performs=("mac", "add", "compare", "leak")),
     ComponentClass("noc", {"width": MESH_SIDE, "height": MESH_SIDE, "flit_bits": WIDTH, "link_flits_per_cycle": POS,
                            "router_latency_cycles": CYCLES, "barrier_cycles": CYCLES}, level="noc",
                    actions={"packet": ("noc_packet",), "flit_hop_ew": ("noc_hop_ew",),
@@ -89,7 +91,7 @@ COMPONENT_CLASSES: dict[str, ComponentClass] = {c.name: c for c in (
                    performs=("packet", "flit_hop_ew", "flit_hop_ns")),
     # a neuromorphic core's compute; a core's ``fire`` is one spike sent
     ComponentClass("core", {"synop_cycles": POS_CYCLES, "neuron_update_cycles": POS_CYCLES},
-                   actions={**_PE_OPS, "fire": ("spike_out",)}, performs=("mac", "add", "compare", "fire")),
+                   actions={**_PE_OPS, "fire": ("spike_out",)}, performs=("mac", "add", "compare", "leak", "fire")),
     ComponentClass("synapse_memory", {"capacity_bytes": CAPACITY, "width_bits": WIDTH}, level="sram", memory=True,
                    performs=("weight_read", "weight_write")),
     ComponentClass("neuron_memory", {"capacity_bytes": CAPACITY, "width_bits": WIDTH}, level="sram", memory=True,

@@ -39,7 +39,8 @@ class MemoryHierarchy(Simulator):
 
     def plan(self, mode: str) -> dict[str, LayerResidency]:
         """Residency per layer name: the one policy of :mod:`sim.mapping.memory_hierarchy`."""
-        plans = residency_plan(self.spec, self.wl.layers, self.wl.T, mode, self.act_bits)
+        # every layer, passthroughs included: the plan follows the graph's edges through them
+        plans = residency_plan(self.spec, self.wl.trace.layers, self.wl.T, mode, self.act_bits)
         return {l.name: p for l, p in zip(self.wl.layers, plans)}
 
     # -- counting -----------------------------------------------------------------------
@@ -61,17 +62,22 @@ class MemoryHierarchy(Simulator):
         led.add(name, GLB, "input_read", in_reads, in_bits)
         led.add(name, DRAM, "spill_write", p.io_spill_bits, 1)
         led.add(name, DRAM, "spill_read", p.io_spill_bits, 1)
+        # what accumulates: a partial sum, or a max-pool's running max (a level, like its inputs)
+        acc_bits = in_bits if l.kind == "maxpool" else d.psum_bits
         if has_w:
             led.add(name, PE, "mac", macs, d.weight_bits)
             led.add(name, RF, "weight_read", macs, d.weight_bits)
-        else:  # average pooling: a fixed-weight sum, no weights to fetch
+        elif l.kind == "maxpool":  # a compare against the running max per (input, window)
+            led.add(name, PE, "compare", macs, in_bits)
+        else:  # average pooling, a residual add: a fixed-weight sum, no weights to fetch
             led.add(name, PE, "add", macs, d.psum_bits)
         led.add(name, RF, "input_read", macs, in_bits)
-        led.add(name, RF, "psum_read", macs, d.psum_bits)
-        led.add(name, RF, "psum_write", macs, d.psum_bits)
+        led.add(name, RF, "psum_read", macs, acc_bits)
+        led.add(name, RF, "psum_write", macs, acc_bits)
         spiking = l.output == "spikes"
+        quantise = spiking and l.has_neurons  # a max-pool's levels in are its levels out
         out_bits = self.act_bits if spiking else d.psum_bits
-        if spiking:
+        if quantise:
             led.add(name, PE, "compare", l.n_neurons, d.psum_bits)  # clamp + quantise
         led.add(name, GLB, "output_write", l.n_neurons, out_bits)
         final_out = 0
@@ -80,12 +86,13 @@ class MemoryHierarchy(Simulator):
             final_out = l.n_neurons * out_bits
         dram_in = w_dram * d.weight_bits + (l.n_inputs * d.input_bits if ev.analog_input else 0) + p.io_spill_bits
         sram = (w_dram + w_glb) * d.weight_bits + in_reads * in_bits + l.n_neurons * out_bits
-        return Tile(name, dram_in, sram, macs + (l.n_neurons if spiking else 0), p.io_spill_bits + final_out)
+        return Tile(name, dram_in, sram, macs + (l.n_neurons if quantise else 0), p.io_spill_bits + final_out)
 
     def count_snn_step(self, led: Ledger, l: LayerSpec, p: LayerResidency, ev: LayerEvents, t: int) -> Tile:
         d, name, T = self.d, l.name, self.wl.T
         N, E, F, S = l.n_neurons, int(ev.synops[t]), int(ev.out_spikes[t]), int(ev.in_spikes[t])
         has_w = l.n_weights > 0
+        stateful = l.has_neurons  # a max-pool (spike OR) has no membrane and no neuron update
         spiking = l.output == "spikes"
         mb = d.membrane_bits
         # weights: resident channels come from DRAM once per sample, the rest every step
@@ -93,9 +100,10 @@ class MemoryHierarchy(Simulator):
         w_dram = w_dram if has_w else 0
         led.add(name, DRAM, "weight_read", w_dram, d.weight_bits)
         led.add(name, GLB, "weight_write", w_dram, d.weight_bits)
-        m_dram = p.membranes_nonresident()
-        led.add(name, DRAM, "membrane_read", m_dram, mb)
-        led.add(name, DRAM, "membrane_write", m_dram, mb)
+        m_dram = p.membranes_nonresident() if stateful else 0
+        if stateful:
+            led.add(name, DRAM, "membrane_read", m_dram, mb)
+            led.add(name, DRAM, "membrane_write", m_dram, mb)
         # layer_major holds all T steps of events (spill split over the steps); time_major one step
         spill = split_evenly(p.io_spill_bits, T)[t] if self.loop_order == "layer_major" else p.io_spill_bits
         led.add(name, DRAM, "spill_write", spill, 1)
@@ -127,25 +135,34 @@ class MemoryHierarchy(Simulator):
             led.add(name, RF, "membrane_write", N, mb)
             ops += N + F
         else:
-            spike_bits = address_bits(l.n_inputs)
+            # an address within the operand it comes from (an add reads each operand's events)
+            spike_bits = address_bits(l.n_inputs // l.n_operands)
             led.add(name, GLB, "spike_read", S * p.tile_passes, spike_bits)
-            if has_w:
-                led.add(name, GLB, "weight_read", E, d.weight_bits)
-                sram += E * d.weight_bits
-            led.add(name, RF, "membrane_read", E + (N if spiking else 0), mb)
-            led.add(name, PE, "add", E + F, mb)
-            led.add(name, RF, "membrane_write", E + F, mb)
             sram += S * p.tile_passes * spike_bits
-            ops += E + F
-        if spiking:
+            if not stateful:  # max-pool: one 1-bit OR per (input spike, covering window)
+                led.add(name, PE, "compare", E, 1)
+                ops += E
+            else:
+                if has_w:
+                    led.add(name, GLB, "weight_read", E, d.weight_bits)
+                    sram += E * d.weight_bits
+                led.add(name, RF, "membrane_read", E + (N if spiking else 0), mb)
+                led.add(name, PE, "add", E + F, mb)
+                led.add(name, RF, "membrane_write", E + F, mb)
+                ops += E + F
+        if stateful and l.neuron is not None and l.neuron.leaks:  # LIF: the membrane decays each step
+            led.add(name, PE, "leak", N, mb)
+            ops += N
+        if spiking and stateful:
             led.add(name, PE, "compare", N, mb)
+            ops += N
+        if spiking:
             led.add(name, GLB, "spike_write", F, address_bits(N))
             sram += F * address_bits(N)
-            ops += N
-        # membrane tiles move between buffer and register files once per step
-        led.add(name, GLB, "membrane_read", N, mb)
-        led.add(name, GLB, "membrane_write", N, mb)
-        sram += 2 * N * mb
+        if stateful:  # membrane tiles move between buffer and register files once per step
+            led.add(name, GLB, "membrane_read", N, mb)
+            led.add(name, GLB, "membrane_write", N, mb)
+            sram += 2 * N * mb
         dram_out = m_dram * mb + spill
         if not spiking and t == T - 1:
             led.add(name, DRAM, "output_write", N, mb)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sim.errors import ParameterError
+from sim.trace.schema import NETWORK_INPUT, NeuronModel, with_graph
 
 if TYPE_CHECKING:
     from sim.arch.spec import ArchSpec
@@ -75,16 +76,83 @@ def channels_pixels(layer: LayerSpec) -> tuple[int, int]:
     return layer.output_shape[0], 1
 
 
-def event_bits(layer: LayerSpec, first: bool, mode: str, T: int, loop_order: str,
+def event_bits(layer: LayerSpec, input_operands: int, mode: str, T: int, loop_order: str,
                act_bits: int, input_bits: int) -> int:
     """Bits of the layer's input and output events held in the buffer during one pass. ANN:
-    the input activations (the image at ``input_bits`` for layer 1) and the outputs at
-    ``act_bits``. SNN: one bit per input and output neuron per step held (T steps under
-    layer_major, one under time_major); layer 1's analog input is not an event."""
+    the input activations (an operand that is the network input at ``input_bits``, the
+    others at ``act_bits``) and the outputs at ``act_bits``. SNN: one bit per input and output
+    neuron per step held (T steps under layer_major, one under time_major); the network's
+    analog input is not an event. ``input_operands``: how many of the layer's operands are
+    the network input (1 or True for the first layer of a chain, else 0); an add's input is
+    its operands concatenated."""
+    n = layer.n_inputs // layer.n_operands
+    from_layers = layer.n_operands - int(input_operands)
     if mode == "ann":
-        return layer.n_inputs * (input_bits if first else act_bits) + layer.n_neurons * act_bits
+        return n * (int(input_operands) * input_bits + from_layers * act_bits) + layer.n_neurons * act_bits
     steps = T if loop_order == "layer_major" else 1
-    return steps * ((0 if first else layer.n_inputs) + layer.n_neurons)
+    return steps * (from_layers * n + layer.n_neurons)
+
+
+def graph_sources(layers: list[LayerSpec]) -> list[list[int | None]]:
+    """Per compute layer of ``layers`` (passthroughs dropped), the compute layers it reads
+    (indices into that list, in ``inputs`` order; None: the network input), passthroughs
+    resolved. A layer without ``inputs`` reads the one before it (a chain). A name the list
+    does not hold (a caller that dropped the passthroughs) is taken for a passthrough of the
+    compute layer just before the reader."""
+    graph = with_graph(layers, NeuronModel())
+    by_name = {l.name: l for l in graph}
+    index = {l.name: i for i, l in enumerate(compute_layers(graph))}
+
+    def resolve(name: str, reader: int) -> list[int | None]:
+        if name == NETWORK_INPUT:
+            return [None]
+        if name in index:
+            return [index[name]]
+        if name in by_name:  # a passthrough: what it reads
+            return [s for x in by_name[name].inputs for s in resolve(x, reader)]
+        return [reader - 1 if reader else None]
+
+    return [[s for x in l.inputs for s in resolve(x, i)] for i, l in enumerate(compute_layers(graph))]
+
+
+def held_bits(layers: list[LayerSpec], mode: str, T: int, loop_order: str, act_bits: int,
+              input_bits: int) -> list[int]:
+    """Per compute layer, the event bits the buffer must hold during its pass: its own input
+    and output events (:func:`event_bits`) and every tensor live across it — produced before
+    it and read by a layer after it, but not by it (a residual shortcut across its block).
+    A live tensor takes what its consumer would hold of it: an output of N neurons N·ab
+    bits (ANN) or one bit per neuron per step held (SNN); the analog input n·ib (ANN), none
+    (SNN). For a chain nothing is live across a layer: the bits are :func:`event_bits`."""
+    comp = compute_layers(layers)
+    sources = graph_sources(layers)
+    steps = T if loop_order == "layer_major" else 1
+    last: dict[int | None, int] = {}
+    size: dict[int | None, int] = {}
+    for j, (l, srcs) in enumerate(zip(comp, sources)):
+        for s in srcs:
+            last[s] = j
+            size[s] = l.n_inputs // l.n_operands
+
+    def tensor(s: int | None) -> int:
+        if s is None:
+            return size[s] * input_bits if mode == "ann" else 0
+        return size[s] * (act_bits if mode == "ann" else steps)
+
+    out = []
+    for j, (l, srcs) in enumerate(zip(comp, sources)):
+        own = event_bits(l, srcs.count(None), mode, T, loop_order, act_bits, input_bits)
+        live = sum(tensor(s) for s, end in last.items()
+                   if (-1 if s is None else s) < j < end and s not in srcs)
+        out.append(own + live)
+    return out
+
+
+def state_bits_per_channel(layer: LayerSpec, mode: str, weight_bits: int, membrane_bits: int) -> tuple[int, int]:
+    """(weight bits, membrane bits) of one output channel of ``layer``: SNN membranes only
+    for layers with neurons (a max-pool is stateless), none in ANN mode."""
+    k, pix = channels_pixels(layer)
+    mem = pix * membrane_bits if mode == "snn" and layer.has_neurons else 0
+    return layer.n_weights // k * weight_bits, mem
 
 
 def check_tiling(spec: ArchSpec) -> None:
@@ -99,9 +167,9 @@ def _tile_passes(spec: ArchSpec, l: LayerSpec, io_bits: int) -> int:
     weights and membranes, beside its events; each tile runs all T steps and re-reads the
     step's input spikes once per PE-array channel pass. Returns the passes over all tiles."""
     d, cap, rows = spec.data, spec[GLB].capacity_bytes * 8, spec[PE].rows
-    k, pix = channels_pixels(l)
-    per = l.n_weights // k * d.weight_bits + pix * d.membrane_bits
-    tile = min(k, max(0, cap - io_bits) // per)
+    k, _ = channels_pixels(l)
+    per = sum(state_bits_per_channel(l, "snn", d.weight_bits, d.membrane_bits))
+    tile = k if per == 0 else min(k, max(0, cap - io_bits) // per)
     if tile == 0:
         raise ParameterError(spec.path, "components.global_buffer.capacity_bytes",
                              f"{cap // 8} bytes cannot hold one output channel's weights "
@@ -115,10 +183,13 @@ def plan(spec: ArchSpec, layers: list[LayerSpec], T: int, mode: str, act_bits: i
     """One :class:`LayerResidency` per compute layer of ``layers`` (passthroughs dropped), in
     order, for ``mode`` ("snn" or "ann") at ``act_bits`` ANN activation bits.
 
-    Buffer space goes to the layer's events first, then to weights, then (SNN) to membrane
-    potentials, whole output channels at a time. ``layer_major``: each layer has the buffer to
-    itself. ``time_major`` (SNN): all layers stay live across steps and share it: the largest
-    layer's events are set aside, then weights in layer order, then membranes in layer order.
+    ``layers``: every layer, passthroughs included (the graph's edges run through them).
+    Buffer space goes to the layer's events and the tensors live across it
+    (:func:`held_bits`) first, then to weights, then (SNN) to membrane potentials, whole
+    output channels at a time; a stateless max-pool holds no membrane (k_m = K, 0 bits).
+    ``layer_major``: each layer has the buffer to itself. ``time_major`` (SNN): all layers
+    stay live across steps and share it: the largest layer's held event bits are set aside,
+    then weights in layer order, then membranes in layer order.
     ``snn_weight_tiling`` (SNN): everything resident, in tiles of whole channels.
     ``ideal``: everything resident, nothing spilled, one pass per channel pass.
 
@@ -126,13 +197,13 @@ def plan(spec: ArchSpec, layers: list[LayerSpec], T: int, mode: str, act_bits: i
     layer_major; a tile that cannot hold one channel; a layer of which not one channel's
     weights fit the buffer."""
     check_tiling(spec)
-    layers = compute_layers(layers)
     d, cap = spec.data, spec[GLB].capacity_bytes * 8
     rows, cols = spec[PE].rows, spec[PE].cols
     wb, mb = d.weight_bits, d.membrane_bits
     loop = spec.mapping["loop_order"]
     tiling = mode == "snn" and spec.mapping["snn_weight_tiling"]
-    io = [event_bits(l, i == 0, mode, T, loop, act_bits, d.input_bits) for i, l in enumerate(layers)]
+    io = held_bits(layers, mode, T, loop, act_bits, d.input_bits)
+    layers = compute_layers(layers)
     shared = loop == "time_major" and mode == "snn"
     pool = cap - (max(io) if shared else 0)
     weight_ch, free = [], []
@@ -149,7 +220,9 @@ def plan(spec: ArchSpec, layers: list[LayerSpec], T: int, mode: str, act_bits: i
     for l, e, wch, fr in zip(layers, io, weight_ch, free):
         k, pix = channels_pixels(l)
         mch = 0
-        if mode == "snn":
+        if mode == "snn" and not l.has_neurons:  # stateless (max-pool): no membrane to hold
+            mch = k
+        elif mode == "snn":
             avail = max(0, pool) if shared else fr
             mch = min(k, avail // (pix * mb))
             if shared:
@@ -175,17 +248,17 @@ def plan(spec: ArchSpec, layers: list[LayerSpec], T: int, mode: str, act_bits: i
 
 def resident_bits(spec: ArchSpec, layers: list[LayerSpec], T: int, act_bits: int) -> int:
     """Global-buffer bits with which every compute layer is fully resident in both modes: its
-    events, all its weights and (SNN) all its membranes at once; under SNN ``time_major``
-    every layer's weights and membranes beside the largest layer's events."""
-    layers = compute_layers(layers)
+    events and the tensors live across it (:func:`held_bits`), all its weights and (SNN) all
+    its membranes at once; under SNN ``time_major`` every layer's weights and membranes
+    beside the largest such event bits."""
     d, loop = spec.data, spec.mapping["loop_order"]
     need = 0
     for mode in MODES:
-        io = [event_bits(l, i == 0, mode, T, loop, act_bits, d.input_bits) for i, l in enumerate(layers)]
+        io = held_bits(layers, mode, T, loop, act_bits, d.input_bits)
         state = []
-        for l in layers:
-            k, pix = channels_pixels(l)
-            state.append(k * (l.n_weights // k) * d.weight_bits + (k * pix * d.membrane_bits if mode == "snn" else 0))
+        for l in compute_layers(layers):
+            k, _ = channels_pixels(l)
+            state.append(k * sum(state_bits_per_channel(l, mode, d.weight_bits, d.membrane_bits)))
         if mode == "snn" and loop == "time_major":
             need = max(need, max(io) + sum(state))
         else:
