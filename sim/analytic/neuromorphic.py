@@ -12,8 +12,12 @@ each part of a layer — packets p_i, hops h^ew_i and h^ns_i, synapses σ_i on t
     synapse_memory.weight_read = Σ c_i·σ_i  (= E when the layer is whole on the mesh)
 
 with f the flits per packet; the per-neuron terms need each part's neurons and output events.
-Terms whose cause is in ``closed_form.NONIDEAL_CAUSES`` (weights paged in, events through
-DRAM between configurations) vanish when the model fits the mesh in one configuration.
+On a layer graph a layer's input elements are its sources' outputs concatenated (an add's
+operands), so a source read by several consumers is counted in each; an add's events read no
+weights, a max pool's are compares (no neuron update), a LIF layer pays ``core.leak`` per
+neuron per step. Terms whose cause is in ``closed_form.NONIDEAL_CAUSES`` (weights paged in,
+events through DRAM between configurations) vanish when the model fits the mesh in one
+configuration.
 """
 
 from __future__ import annotations
@@ -30,7 +34,15 @@ from sim.analytic.layer_stats import LayerEventStats, compute_layers
 from sim.analytic.neuromorphic_routes import PartFigures, part_figures
 from sim.errors import ParameterError
 from sim.mapping.encoding import address_bits
-from sim.mapping.neuromorphic import LayerGroups, MeshGeometry, build, neurons_per_core, partition_layers
+from sim.mapping.neuromorphic import (
+    LayerGroups,
+    MeshGeometry,
+    build,
+    graph_sources,
+    neurons_per_core,
+    partition_layers,
+    stores_weights,
+)
 from sim.trace import LayerSpec
 
 ARCHITECTURE = "neuromorphic"
@@ -41,8 +53,29 @@ def _num(x):
     return int(x) if float(x).is_integer() and not isinstance(x, float) else float(x)
 
 
+#: Where a layer's synapse operations count in the workload totals (sim.workload.OP_TOTAL,
+#: restated: the closed forms import no workload): MACs, residual adds or max-pool compares.
+OP_TOTAL = {"conv2d": "macs", "linear": "macs", "avgpool": "macs", "add": "adds", "maxpool": "compares"}
+
+
+def _dram_reads(led: TermLedger, key: str, bits: int, c, part, sources: list, size: int) -> None:
+    """Events of the operands that enter from off-chip: from another configuration (paging),
+    or the network's stored input spikes (rate or event encoding) once per sample."""
+    paged = inputs = 0
+    for k, (j, on) in enumerate(zip(sources, part.operands_on_chip)):
+        if not on:
+            events = c[k * size:(k + 1) * size].sum()
+            if j is None:
+                inputs += events
+            else:
+                paged += events
+    led.add(key, bits, events_between_configurations=_num(paged))
+    if any(j is None for j in sources):
+        led.add(key, bits, input_events_once_per_sample=_num(inputs))
+
+
 def _part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, fig: PartFigures, mesh: MeshGeometry,
-          groups: LayerGroups, n_configs: int, mode: str, T: int, ab: int) -> None:
+          groups: LayerGroups, n_configs: int, mode: str, T: int, ab: int, sources: list) -> None:
     d, n = spec.data, st.samples
     has_dram = "dram" in spec.components
     analog = st.analog_input
@@ -62,8 +95,8 @@ def _part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, fig: PartFig
             led.add("dram.input_read", d.input_bits, image_once_per_sample=n * l.n_inputs)
         else:
             bits = address_bits(l.n_inputs) + (0 if snn else ab)
-            led.add(f"dram.{'spike' if snn else 'activation'}_read", bits,
-                    events_between_configurations=_num(c.sum()))
+            _dram_reads(led, f"dram.{'spike' if snn else 'activation'}_read", bits, c, part, sources,
+                        l.n_inputs // len(sources))
     payload = d.input_bits if analog else (0 if snn else ab)
     # a packet: destination router, the source element's address, the payload
     flits = mesh.flits(mesh.header_bits + address_bits(l.n_inputs) + payload)
@@ -71,29 +104,19 @@ def _part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, fig: PartFig
     led.add("noc.flit_hop_ew", mesh.flit_bits, flit_hops=flits * _num(c @ fig.hops_ew))
     led.add("noc.flit_hop_ns", mesh.flit_bits, flit_hops=flits * _num(c @ fig.hops_ns))
     syn = _num(c @ fig.synapses)
-    led.add("synapse_memory.weight_read", d.weight_bits, weight_per_synaptic_event=syn)
-    if graded:
-        acc = "current" if snn else "psum"
-        led.add("core.mac", d.weight_bits, graded_event_mac=syn)
-        led.add(f"neuron_memory.{acc}_read", d.psum_bits, graded_event_mac=syn)
-        led.add(f"neuron_memory.{acc}_write", d.psum_bits, graded_event_mac=syn)
-    else:
-        led.add("neuron_memory.membrane_read", mb, integrate_per_synaptic_event=syn)
-        led.add("neuron_memory.membrane_write", mb, integrate_per_synaptic_event=syn)
     out = st.per_element["spikes_out" if snn else "nonzero_out"]
     fired = _num(out[groups.neuron_mask(part.g0, part.g1)].sum()) if spiking else 0
-    steps = T if snn else 1
-    if snn:
-        integrate = ({"integrate_current_per_neuron_step": n * T * N} if analog
-                     else {"integrate_per_synaptic_event": syn})
-        led.add("core.add", mb, **integrate, reset_per_output_spike=fired)
-    if spiking:
-        led.add("neuron_memory.state_read", mb, neuron_update_per_step=n * steps * N)
-        led.add("core.compare", mb, neuron_update_per_step=n * steps * N)
-        led.add("neuron_memory.state_write", mb, neuron_update_per_step=n * steps * N)
+    if not l.has_neurons:  # a max pool: no weights, no membranes, no neuron update
+        if snn:
+            led.add("core.compare", 1, spike_or_per_covering_window=syn)
+        else:
+            led.add("neuron_memory.psum_read", d.psum_bits, running_max_per_covering_window=syn)
+            led.add("core.compare", ab, running_max_per_covering_window=syn)
+            led.add("neuron_memory.psum_write", d.psum_bits, running_max_per_covering_window=syn)
+            led.add("neuron_memory.state_read", d.psum_bits, maximum_read_once_per_sample=n * N)
         led.add("core.fire", 1, output_event=fired)
     else:
-        led.add("neuron_memory.state_read", mb, readout_once_per_sample=n * N)
+        _neuron_part(led, spec, l, st, syn, fired, N, mode, T)
     if part.output_off_chip and has_dram:
         if spiking:
             bits = address_bits(l.n_neurons) + (0 if snn else ab)
@@ -103,20 +126,71 @@ def _part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, fig: PartFig
             led.add("dram.output_write", mb, readout_once_per_sample=n * N)
 
 
+def _neuron_part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, syn, fired, N: int, mode: str,
+                 T: int) -> None:
+    """The synaptic events and neuron updates of a part of a neuron layer (not a max pool)."""
+    d, n, snn = spec.data, st.samples, mode == "snn"
+    graded = st.analog_input or not snn
+    mb = d.membrane_bits if snn else d.psum_bits
+    if stores_weights(l):
+        led.add("synapse_memory.weight_read", d.weight_bits, weight_per_synaptic_event=syn)
+    if graded:
+        acc = "current" if snn else "psum"
+        if stores_weights(l):
+            led.add("core.mac", d.weight_bits, graded_event_mac=syn)
+        else:  # a residual add's non-zero operand, added into the partial sum
+            led.add("core.add", d.psum_bits, graded_operand_add=syn)
+        led.add(f"neuron_memory.{acc}_read", d.psum_bits, graded_event_mac=syn)
+        led.add(f"neuron_memory.{acc}_write", d.psum_bits, graded_event_mac=syn)
+    else:
+        led.add("neuron_memory.membrane_read", mb, integrate_per_synaptic_event=syn)
+        led.add("neuron_memory.membrane_write", mb, integrate_per_synaptic_event=syn)
+    steps = T if snn else 1
+    if snn:
+        integrate = ({"integrate_current_per_neuron_step": n * T * N} if st.analog_input
+                     else {"integrate_per_synaptic_event": syn})
+        led.add("core.add", mb, **integrate, reset_per_output_spike=fired)
+        if l.neuron is not None and l.neuron.leaks:
+            led.add("core.leak", mb, leak_per_neuron_step=n * T * N)
+    if l.output == "spikes":
+        led.add("neuron_memory.state_read", mb, neuron_update_per_step=n * steps * N)
+        led.add("core.compare", mb, neuron_update_per_step=n * steps * N)
+        led.add("neuron_memory.state_write", mb, neuron_update_per_step=n * steps * N)
+        led.add("core.fire", 1, output_event=fired)
+    else:
+        led.add("neuron_memory.state_read", mb, readout_once_per_sample=n * N)
+
+
+def _workload(l: LayerSpec, st: LayerEventStats, mode: str, T: int) -> dict:
+    """The layer's workload totals, as sim.workload.layer_totals defines them."""
+    n = st.samples
+    where = OP_TOTAL.get(l.kind)
+    neurons = l.n_neurons if l.has_neurons else 0
+    if mode == "ann":
+        return {where or "macs": st.ann_macs if where else 0, "neuron_updates": n * neurons}
+    work = {"macs": 0, "spikes_in": st.spikes_in, "spikes_out": st.spikes_out, "neuron_updates": n * T * neurons}
+    if where:
+        work["synaptic_ops" if where == "macs" else where] = st.synaptic_events
+    if st.analog_input:
+        work["macs"] += st.ann_macs
+    return work
+
+
 def predict(spec, layers: list[LayerSpec], stats: list[LayerEventStats], T: int, mode: str,
             trace_act_bits: int, table=None, ideal: bool = False) -> Prediction:
     """Every count of a ``neuromorphic`` replay of ``mode``, per layer and
     ``component.action``, from the mapping and the per-element statistics of
     :func:`sim.analytic.layer_stats.trace_event_stats` (summed over the replayed samples).
-    ``ideal`` does not change the mapping (a bigger mesh would place the layers
-    differently); ``ideal_counts`` and ``ideal_energy_pj`` always drop paging and the events
-    between configurations."""
+    ``layers``: a trace's layers (a chain or a graph, passthroughs included). ``ideal`` does
+    not change the mapping (a bigger mesh would place the layers differently);
+    ``ideal_counts`` and ``ideal_energy_pj`` always drop paging and the events between
+    configurations."""
+    sources = graph_sources(layers)
     layers = checked_layers(spec, ARCHITECTURE, mode, layers, stats)
     if any(not s.per_element for s in stats):
         raise ValueError("the neuromorphic closed form needs per-element statistics (trace_event_stats)")
-    producers = [None if s.analog_input else i - 1 for i, s in enumerate(stats)]
     ab = spec.data.ann_bits(trace_act_bits)
-    mapping = build(spec, layers, producers)
+    mapping = build(spec, layers, sources)
     figures = part_figures(mapping, spec.mapping["multicast"])
     n_configs, groups = mapping.n_segments, mapping.groups
     out = []
@@ -124,18 +198,12 @@ def predict(spec, layers: list[LayerSpec], stats: list[LayerEventStats], T: int,
         led = TermLedger()
         mine = [f for f in figures if f.part.layer_index == i]
         for f in mine:
-            _part(led, spec, l, st, f, mapping.mesh, groups[i], n_configs, mode, T, ab)
-        n = st.samples
-        if mode == "snn":
-            work = {"macs": st.ann_macs if st.analog_input else 0, "synaptic_ops": st.synaptic_events,
-                    "spikes_in": st.spikes_in, "spikes_out": st.spikes_out, "neuron_updates": n * T * l.n_neurons}
-        else:
-            work = {"macs": st.ann_macs, "neuron_updates": n * l.n_neurons}
+            _part(led, spec, l, st, f, mapping.mesh, groups[i], n_configs, mode, T, ab, sources[i])
         residency = {"configurations": n_configs, "cores": groups[i].n_groups,
                      "parts": [{"segment": f.part.segment, "groups": [f.part.g0, f.part.g1],
                                 "input_on_chip": f.part.input_on_chip, "output_off_chip": f.part.output_off_chip}
                                for f in mine]}
-        out.append(finish_layer(l.name, led, work, spec, table, residency))
+        out.append(finish_layer(l.name, led, _workload(l, st, mode, T), spec, table, residency))
     return Prediction(ARCHITECTURE, mode, stats[0].samples if stats else 0, T, ab, out,
                       None if table is None else table.name)
 

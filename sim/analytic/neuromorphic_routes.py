@@ -31,19 +31,21 @@ class PartFigures:
     synapses: np.ndarray
 
 
-def _pairs(n_in: int, n_out: int, k: int, s: int, p: int) -> tuple[np.ndarray, np.ndarray]:
-    """(input position, output position) pairs along one axis: 0 <= i + p - o*s < k."""
+def _pairs(n_in: int, n_out: int, k: int, s: int, p: int, dil: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(input position, output position) pairs along one axis: i + p - o*s = dil*j for a tap
+    0 <= j < k."""
     d = np.arange(n_in)[:, None] + p - np.arange(n_out)[None, :] * s
-    return np.nonzero((d >= 0) & (d < k))
+    return np.nonzero((d >= 0) & (d % dil == 0) & (d // dil < k))
 
 
 def destinations(layer: LayerSpec, gon: np.ndarray, n_groups: int):
     """Per input element: its pattern (conv group × input pixel: every input channel of a conv
-    group reaches the same neurons), and per pattern the groups it reaches with the synapses
-    into each. Returns (pattern_of_input, pattern, group, synapses), the last three flat."""
-    in_c, h, w, oh, ow, k, s, p, cg, ocp = conv_view(layer)
-    yi, yo = _pairs(h, oh, k[0], s[0], p[0])
-    xi, xo = _pairs(w, ow, k[1], s[1], p[1])
+    group reaches the same neurons; element (k, c, y, x) of an add's operand k is element
+    (c, y, x)'s pattern), and per pattern the groups it reaches with the synapses into each.
+    Returns (pattern_of_input, pattern, group, synapses), the last three flat."""
+    in_c, h, w, oh, ow, k, s, p, cg, ocp, dil, operands = conv_view(layer)
+    yi, yo = _pairs(h, oh, k[0], s[0], p[0], dil[0])
+    xi, xo = _pairs(w, ow, k[1], s[1], p[1], dil[1])
     # every (group g, output channel co, y pair, x pair): pattern (g, y, x) -> neuron (c, oy, ox)
     G, CO, Y, X = np.meshgrid(np.arange(cg), np.arange(ocp), np.arange(len(yi)), np.arange(len(xi)),
                               indexing="ij")
@@ -53,7 +55,7 @@ def destinations(layer: LayerSpec, gon: np.ndarray, n_groups: int):
     uniq, syn = np.unique(key, return_counts=True)
     per_group = in_c // cg
     pattern_of_input = (np.arange(in_c) // per_group)[:, None] * (h * w) + np.arange(h * w)[None, :]
-    return pattern_of_input.reshape(-1), uniq // n_groups, uniq % n_groups, syn
+    return np.tile(pattern_of_input.reshape(-1), operands), uniq // n_groups, uniq % n_groups, syn
 
 
 def routes(mesh: MeshGeometry, src: np.ndarray, pattern_of_input, pat, grp, syn, group_node, multicast: bool):

@@ -26,7 +26,7 @@ from sim.engine import Dram, Ledger
 from sim.engine.noc import BarrierSteps, Mesh, StepLoad
 from sim.kernels.noc import hop_histogram
 from sim.mapping.encoding import address_bits
-from sim.mapping.neuromorphic import Mapping, Part
+from sim.mapping.neuromorphic import Mapping, Part, stores_weights
 from sim.workload import SampleEvents, Workload, add_totals, new_totals
 
 NOC, CORE, SYN, NEU, DRAM = "noc", "core", "synapse_memory", "neuron_memory", "dram"
@@ -96,8 +96,9 @@ class Neuromorphic(Simulator):
         self.synop_cycles = spec[CORE].synop_cycles
         self.update_cycles = spec[CORE].neuron_update_cycles
         self.has_dram = DRAM in spec.components
+        self.sources = workload.sources  # a layer graph: every source's events reach the layer
         self.producers = workload.producers
-        self.routed: RoutedMapping = build_routed(spec, workload.layers, self.producers)
+        self.routed: RoutedMapping = build_routed(spec, workload.layers, self.sources)
         self.map: Mapping = self.routed.mapping
         noc = spec[NOC]
         self.mesh = Mesh(self.map.mesh.width, self.map.mesh.height, noc.link_flits_per_cycle,
@@ -105,16 +106,15 @@ class Neuromorphic(Simulator):
 
     # -- events of one sample -------------------------------------------------------------
     def _inputs(self, part: Part, mode: str, events: SampleEvents):
-        """(ptr, idx, payload_bits) of the events entering ``part`` (one row per step)."""
-        l = self.wl.layers[part.layer_index]
-        prod = self.producers[part.layer_index]
-        if prod is None:  # direct encoding: the analog input enters once, as graded events
-            idx = events.nonzero_input(l.n_inputs)
+        """(ptr, idx, payload_bits) of the events entering ``part`` (one row per step), over
+        the layer's input elements: its sources' outputs concatenated (an add's operands)."""
+        i = part.layer_index
+        if self.wl.analog[i]:  # direct encoding: the analog input enters once, as graded events
+            idx = events.nonzero_input(self.wl.layers[i].n_inputs)
             return np.array([0, idx.size], dtype=np.int64), idx, self.d.input_bits
-        pname = self.wl.layers[prod].name
         if mode == "snn":
-            return (*events.spike_indices(pname, l.n_inputs), 0)
-        idx = events.nonzero_levels(pname)
+            return (*events.input_spike_indices(i), 0)
+        idx = events.input_nonzero(i)
         return np.array([0, idx.size], dtype=np.int64), idx, self.act_bits
 
     def _fired(self, part: Part, mode: str, events: SampleEvents, steps: int) -> np.ndarray:
@@ -127,9 +127,12 @@ class Neuromorphic(Simulator):
         else:
             idx = events.nonzero_levels(l.name)
             ptr = np.array([0, idx.size], dtype=np.int64)
-        g = self.map.groups[part.layer_index].gon[idx]
-        mine = (g >= part.g0) & (g < part.g1)
-        return np.array([np.count_nonzero(mine[ptr[t]:ptr[t + 1]]) for t in range(steps)], dtype=np.int64)
+        lg = self.map.groups[part.layer_index]
+        if part.g0 == 0 and part.g1 == lg.n_groups:  # the whole layer
+            return np.diff(ptr).astype(np.int64)
+        g = lg.gon[idx]
+        mine = np.concatenate([[0], np.cumsum((g >= part.g0) & (g < part.g1))])
+        return (mine[ptr[1:]] - mine[ptr[:-1]]).astype(np.int64)
 
     def _flits(self, part: Part, payload: int) -> int:
         """Flits of one address event into ``part``'s layer: the destination router, the
@@ -137,6 +140,14 @@ class Neuromorphic(Simulator):
         the input for a graded event)."""
         geo, l = self.map.mesh, self.wl.layers[part.layer_index]
         return geo.flits(geo.header_bits + address_bits(l.n_inputs) + payload)
+
+    def _off_chip_events(self, part: Part, idx: np.ndarray) -> int:
+        """Events among ``idx`` (the part's input elements) whose operand enters from off-chip."""
+        on = part.operands_on_chip
+        if not any(on):
+            return int(idx.size)
+        n = self.wl.operand_size(part.layer_index)
+        return int(np.count_nonzero(~np.array(on)[idx // n]))
 
     # -- counting ---------------------------------------------------------------------------
     def _count_traffic(self, led: Ledger, name: str, flits: int, tr: Traffic, k: int):
@@ -150,28 +161,52 @@ class Neuromorphic(Simulator):
                     analog: bool):
         """Ledger counts of one part on one sample: the arriving events, then the neuron
         updates of every step. Graded events (the analog input, ANN activations) arrive
-        once and multiply; spikes arrive every step and only add."""
+        once and multiply (a residual add's only add); spikes arrive every step and only add.
+        A max pool holds no neurons: each event is one compare per covering window (the
+        spike OR; the twin's running max), and it emits its outputs."""
         d, l = self.d, self.wl.layers[part.layer_index]
         name, N = l.name, int(part.node_neurons.sum())
-        mb = d.membrane_bits if mode == "snn" else d.psum_bits
+        snn = mode == "snn"
+        mb = d.membrane_bits if snn else d.psum_bits
         synops = tr.synops
-        graded = analog or mode == "ann"
+        graded = analog or not snn
+        weights = stores_weights(l)
         for k in range(synops.shape[0]):
             self._count_traffic(led, name, flits, tr, k)
             syn_k = int(synops[k])
-            led.add(name, SYN, "weight_read", syn_k, d.weight_bits)
+            if not l.has_neurons:  # max pool: stateless OR, or the twin's running max
+                if snn:
+                    led.add(name, CORE, "compare", syn_k, 1)
+                else:
+                    led.add(name, NEU, "psum_read", syn_k, d.psum_bits)
+                    led.add(name, CORE, "compare", syn_k, self.act_bits)
+                    led.add(name, NEU, "psum_write", syn_k, d.psum_bits)
+                continue
+            if weights:
+                led.add(name, SYN, "weight_read", syn_k, d.weight_bits)
             if graded:
-                acc = "current" if mode == "snn" else "psum"
-                led.add(name, CORE, "mac", syn_k, d.weight_bits)
+                acc = "current" if snn else "psum"
+                if weights:
+                    led.add(name, CORE, "mac", syn_k, d.weight_bits)
+                else:  # a residual add's operand, added into the partial sum
+                    led.add(name, CORE, "add", syn_k, d.psum_bits)
                 led.add(name, NEU, f"{acc}_read", syn_k, d.psum_bits)
                 led.add(name, NEU, f"{acc}_write", syn_k, d.psum_bits)
             else:
                 led.add(name, NEU, "membrane_read", syn_k, mb)
                 led.add(name, NEU, "membrane_write", syn_k, mb)
+        if not l.has_neurons:  # max pool: emit the spikes (the twin reads each maximum out once)
+            if not snn:
+                led.add(name, NEU, "state_read", N, d.psum_bits)
+            led.add(name, CORE, "fire", int(fired.sum()), 1)
+            return
+        leaks = snn and l.neuron is not None and l.neuron.leaks
         for t in range(T):
-            if mode == "snn":  # accumulate spikes (or the stored current), reset the fired
+            if snn:  # accumulate spikes (or the stored current), reset the fired
                 adds = (N if analog else int(synops[t])) + int(fired[t])
                 led.add(name, CORE, "add", adds, mb)
+                if leaks:  # LIF: the membrane decays, inside the step's neuron update
+                    led.add(name, CORE, "leak", N, mb)
             if l.output == "spikes":
                 led.add(name, NEU, "state_read", N, mb)
                 led.add(name, CORE, "compare", N, mb)
@@ -201,16 +236,17 @@ class Neuromorphic(Simulator):
             ptr, idx, payload = self._inputs(part, mode, events)
             flits = self._flits(part, payload)
             tr = self.routed.traffic(k, ptr, idx, flits)
-            analog = self.producers[part.layer_index] is None
+            analog = self.wl.analog[part.layer_index]
             if self.has_dram and (analog or not part.input_on_chip):
                 if analog:
                     led.add(name, DRAM, "input_read", l.n_inputs, d.input_bits)
                     dram_in += l.n_inputs * d.input_bits
-                else:
+                else:  # the events of the operands that come from off-chip
                     act = "spike_read" if mode == "snn" else "activation_read"
                     ebits = address_bits(l.n_inputs) + (0 if mode == "snn" else self.act_bits)
-                    led.add(name, DRAM, act, int(tr.events.sum()), ebits)
-                    dram_in += int(tr.events.sum()) * ebits
+                    off = self._off_chip_events(part, idx)
+                    led.add(name, DRAM, act, off, ebits)
+                    dram_in += off * ebits
             fired = self._fired(part, mode, events, T)
             self._count_part(led, part, mode, T, flits, tr, fired, analog)
             K = tr.core_synops.shape[0]  # rows of input events: T for spikes, 1 for graded events
@@ -228,10 +264,10 @@ class Neuromorphic(Simulator):
                     led.add(name, DRAM, "output_write", N, mb)
                     dram_out += N * mb
             # per-step work of the part's busiest core
-            upd = np.zeros(T, dtype=np.int64)
-            if spiking:
+            upd = np.zeros(T, dtype=np.int64)  # a max pool updates no neurons
+            if spiking and l.has_neurons:
                 upd[:] = part.node_neurons.max() * self.update_cycles
-            else:
+            elif l.has_neurons:
                 upd[-1] = part.node_neurons.max() * self.update_cycles
             work = rows * self.synop_cycles
             busy = (work + part.node_neurons[None, :] * self.update_cycles * (upd > 0)[:, None]).max(axis=1)

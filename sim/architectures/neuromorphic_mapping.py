@@ -14,7 +14,7 @@ import numpy as np
 
 from sim.arch.spec import ArchSpec
 from sim.kernels.noc import destination_patterns, element_routes, route_events
-from sim.mapping.neuromorphic import LayerGroups, Mapping, Part, build, conv_view
+from sim.mapping.neuromorphic import LayerGroups, Mapping, Part, Sources, build, conv_view
 from sim.trace import LayerSpec
 
 
@@ -31,13 +31,16 @@ class LayerRouting:
 
 
 def layer_routing(lg: LayerGroups) -> LayerRouting:
-    """The destination tables of layer ``lg.layer`` partitioned as ``lg``."""
-    in_c, h, w, oh, ow, k, s, p, cg, ocp = conv_view(lg.layer)
-    ptr, group, syn = destination_patterns(h, w, oh, ow, k[0], k[1], s[0], s[1], p[0], p[1], cg, ocp,
-                                           lg.gon, lg.n_groups)
-    in_per_group = in_c // cg
-    pattern = (np.arange(in_c, dtype=np.int64) // in_per_group)[:, None] * (h * w) + np.arange(h * w)
-    return LayerRouting(pattern.reshape(-1), ptr, group, syn)
+    """The destination tables of layer ``lg.layer`` partitioned as ``lg``; an add's operands
+    share one table (element (k, c, y, x) of operand k uses the pattern of (c, y, x))."""
+    v = conv_view(lg.layer)
+    h, w = v.in_h, v.in_w
+    ptr, group, syn = destination_patterns(h, w, v.out_h, v.out_w, *v.kernel, *v.stride, *v.padding, *v.dilation,
+                                           v.conv_groups, v.out_c_per, lg.gon, lg.n_groups)
+    in_per_group = v.in_c // v.conv_groups
+    pattern = (np.arange(v.in_c, dtype=np.int64) // in_per_group)[:, None] * (h * w) + np.arange(h * w)
+    pattern = pattern.reshape(-1)
+    return LayerRouting(np.tile(pattern, v.operands) if v.operands > 1 else pattern, ptr, group, syn)
 
 
 class ElementRoutes(NamedTuple):
@@ -105,9 +108,10 @@ def _routes(mapping: Mapping, routing: list[LayerRouting], part: Part, multicast
                                          mapping.mesh.width, multicast))
 
 
-def build_routed(spec: ArchSpec, layers: list[LayerSpec], producers: list[int | None]) -> RoutedMapping:
-    """:func:`sim.mapping.neuromorphic.build`, then the destination tables and route figures."""
-    mapping = build(spec, layers, producers)
+def build_routed(spec: ArchSpec, layers: list[LayerSpec], sources: Sources) -> RoutedMapping:
+    """:func:`sim.mapping.neuromorphic.build` of a graph (``sources``: ``Workload.sources``,
+    or one producer per layer for a chain), then the destination tables and route figures."""
+    mapping = build(spec, layers, sources)
     multicast = spec.mapping["multicast"]
     routing = [layer_routing(lg) for lg in mapping.groups]
     routes = [_routes(mapping, routing, p, multicast) for p in mapping.parts]

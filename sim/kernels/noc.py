@@ -16,21 +16,22 @@ EAST, WEST, SOUTH, NORTH = 0, 1, 2, 3
 
 
 @njit(cache=True)
-def _pattern_walk(cg, pix, in_w, out_c_per, out_h, out_w, kh, kw, sh, sw, ph, pw, group_of_neuron,
+def _pattern_walk(cg, pix, in_w, out_c_per, out_h, out_w, kh, kw, sh, sw, ph, pw, dh, dw, group_of_neuron,
                   counts, touched, n_touched):
-    """Count, per neuron group, the targets of input pixel ``pix`` in conv group ``cg``."""
+    """Count, per neuron group, the targets of input pixel ``pix`` in conv group ``cg``
+    (tap ky of a kernel dilated by dh sits dh * ky pixels down)."""
     y, x = pix // in_w, pix % in_w
     for co in range(out_c_per):
         c = cg * out_c_per + co
         for ky in range(kh):
-            ty = y + ph - ky
+            ty = y + ph - ky * dh
             if ty < 0 or ty % sh:
                 continue
             oy = ty // sh
             if oy >= out_h:
                 continue
             for kx in range(kw):
-                tx = x + pw - kx
+                tx = x + pw - kx * dw
                 if tx < 0 or tx % sw:
                     continue
                 ox = tx // sw
@@ -45,16 +46,17 @@ def _pattern_walk(cg, pix, in_w, out_c_per, out_h, out_w, kh, kw, sh, sw, ph, pw
 
 
 @njit(cache=True)
-def destination_patterns(in_h, in_w, out_h, out_w, kh, kw, sh, sw, ph, pw, conv_groups, out_c_per,
+def destination_patterns(in_h, in_w, out_h, out_w, kh, kw, sh, sw, ph, pw, dh, dw, conv_groups, out_c_per,
                          group_of_neuron, n_groups):
     """Neuron groups reached by each (conv group, input pixel) "pattern", and the synapses
     into each.
 
-    A conv (or average pool, with one output channel per conv group, or linear, as a 1x1
-    conv of a 1x1 map) input element ``(c, y, x)`` uses pattern ``cg * in_h * in_w + y *
-    in_w + x`` with ``cg`` its conv group: every input channel of a conv group reaches the
-    same output neurons. Returns CSR (ptr int64 [n_patterns + 1], group int32 [nnz],
-    synapses int64 [nnz]); groups appear in first-reached order.
+    A conv (or a pool, with one output channel per conv group, or linear, as a 1x1 conv of
+    a 1x1 map) input element ``(c, y, x)`` uses pattern ``cg * in_h * in_w + y * in_w + x``
+    with ``cg`` its conv group: every input channel of a conv group reaches the same output
+    neurons. (dh, dw): the conv's dilation (1, 1 otherwise). Returns CSR (ptr int64
+    [n_patterns + 1], group int32 [nnz], synapses int64 [nnz]); groups appear in
+    first-reached order.
     """
     n_pat = conv_groups * in_h * in_w
     counts = np.zeros(n_groups, dtype=np.int64)
@@ -62,7 +64,7 @@ def destination_patterns(in_h, in_w, out_h, out_w, kh, kw, sh, sw, ph, pw, conv_
     ptr = np.zeros(n_pat + 1, dtype=np.int64)
     for p in range(n_pat):
         n = _pattern_walk(p // (in_h * in_w), p % (in_h * in_w), in_w, out_c_per, out_h, out_w,
-                          kh, kw, sh, sw, ph, pw, group_of_neuron, counts, touched, 0)
+                          kh, kw, sh, sw, ph, pw, dh, dw, group_of_neuron, counts, touched, 0)
         ptr[p + 1] = ptr[p] + n
         for j in range(n):
             counts[touched[j]] = 0
@@ -70,7 +72,7 @@ def destination_patterns(in_h, in_w, out_h, out_w, kh, kw, sh, sw, ph, pw, conv_
     syn = np.zeros(ptr[n_pat], dtype=np.int64)
     for p in range(n_pat):
         n = _pattern_walk(p // (in_h * in_w), p % (in_h * in_w), in_w, out_c_per, out_h, out_w,
-                          kh, kw, sh, sw, ph, pw, group_of_neuron, counts, touched, 0)
+                          kh, kw, sh, sw, ph, pw, dh, dw, group_of_neuron, counts, touched, 0)
         for j in range(n):
             g = touched[j]
             group[ptr[p] + j] = g
@@ -162,26 +164,65 @@ def spike_indices(packed, n_inputs):
 
 
 @njit(cache=True)
-def _walk(sx, sy, dx, dy, width, flits, load, stamp, mark, t):
-    """Add ``flits`` to every link of the XY path (sx, sy) -> (dx, dy) at step t; with
-    ``stamp >= 0`` a link already marked with this stamp is not loaded again (multicast)."""
-    x, y = sx, sy
-    while x != dx:
-        d = 0 if dx > x else 1
-        link = 4 * (y * width + x) + d
-        if stamp < 0 or mark[link] != stamp:
-            load[t, link] += flits
-            if stamp >= 0:
-                mark[link] = stamp
-        x += 1 if d == 0 else -1
-    while y != dy:
-        d = 2 if dy > y else 3
-        link = 4 * (y * width + x) + d
-        if stamp < 0 or mark[link] != stamp:
-            load[t, link] += flits
-            if stamp >= 0:
-                mark[link] = stamp
-        y += 1 if d == 2 else -1
+def _link_loads(de, dw, ds, dn, width, height, load):
+    """``load[t, 4 * node + direction]`` from the difference arrays of route_events: per row
+    y the east and west links (slot y * (width + 1) + x), per column x the south and north
+    links (slot x * (height + 1) + y); a link's load is the running sum along its line."""
+    for t in range(load.shape[0]):
+        for y in range(height):
+            e = 0
+            w = 0
+            for x in range(width):
+                e += de[t, y * (width + 1) + x]
+                w += dw[t, y * (width + 1) + x]
+                load[t, 4 * (y * width + x) + EAST] = e
+                load[t, 4 * (y * width + x) + WEST] = w
+        for x in range(width):
+            so = 0
+            no = 0
+            for y in range(height):
+                so += ds[t, x * (height + 1) + y]
+                no += dn[t, x * (height + 1) + y]
+                load[t, 4 * (y * width + x) + SOUTH] = so
+                load[t, 4 * (y * width + x) + NORTH] = no
+
+
+@njit(cache=True)
+def _tree(de, dw, ds, dn, t, sx, sy, first, last, pat_group, group_node, width, height, flits, up, down):
+    """Load one multicast event's XY tree from (sx, sy) to the nodes of groups
+    ``pat_group[first:last]`` (difference arrays, as route_events): along the source row to
+    the farthest destination east and west, then along each destination column to its
+    farthest destination north and south; each link once."""
+    east = 0
+    west = 0
+    for j in range(first, last):
+        d = group_node[pat_group[j]]
+        if d < 0:
+            continue
+        x, y = d % width, d // width
+        east = max(east, x - sx)
+        west = max(west, sx - x)
+        up[x] = max(up[x], max(sy - y, 0) + 1)  # north extent + 1: 0 marks a column not reached
+        down[x] = max(down[x], y - sy)
+    row = sy * (width + 1)
+    if east:
+        de[t, row + sx] += flits
+        de[t, row + sx + east] -= flits
+    if west:
+        dw[t, row + sx - west + 1] += flits
+        dw[t, row + sx + 1] -= flits
+    for x in range(sx - west, sx + east + 1):
+        if up[x] == 0:
+            continue
+        col = x * (height + 1)
+        if down[x]:
+            ds[t, col + sy] += flits
+            ds[t, col + sy + down[x]] -= flits
+        if up[x] > 1:
+            dn[t, col + sy - up[x] + 2] += flits
+            dn[t, col + sy + 1] -= flits
+        up[x] = 0
+        down[x] = 0
 
 
 @njit(cache=True)
@@ -192,9 +233,14 @@ def route_events(ptr, idx, pattern_of_input, src_node, pat_ptr, pat_group, pat_s
     Returns per step (int64 [T] each): events, packets, east-west hops, north-south hops,
     synaptic ops, longest path (hops); per step and node: synaptic ops (int64 [T, n_nodes]);
     per step and directed link: flits (int64 [T, 4 * n_nodes]). Hop counts are per packet
-    (multiply by flits for flit-hops).
+    (multiply by flits for flit-hops). Each packet's XY path (unicast), or each event's XY
+    tree (multicast, :func:`_tree`), loads its links through difference arrays along rows
+    and columns (:func:`_link_loads`), so the work is per (event, destination core), not per
+    hop.
     """
     T = ptr.shape[0] - 1
+    height = n_nodes // width
+    W1, H1 = width + 1, height + 1
     events = np.zeros(T, dtype=np.int64)
     packets = np.zeros(T, dtype=np.int64)
     ew = np.zeros(T, dtype=np.int64)
@@ -202,9 +248,12 @@ def route_events(ptr, idx, pattern_of_input, src_node, pat_ptr, pat_group, pat_s
     synops = np.zeros(T, dtype=np.int64)
     longest = np.zeros(T, dtype=np.int64)
     core_syn = np.zeros((T, n_nodes), dtype=np.int64)
-    load = np.zeros((T, 4 * n_nodes), dtype=np.int64)
-    mark = np.full(4 * n_nodes, -1, dtype=np.int64)
-    stamp = 0
+    de = np.zeros((T, height * W1), dtype=np.int64)
+    dw = np.zeros((T, height * W1), dtype=np.int64)
+    ds = np.zeros((T, width * H1), dtype=np.int64)
+    dn = np.zeros((T, width * H1), dtype=np.int64)
+    up = np.zeros(width, dtype=np.int64)
+    down = np.zeros(width, dtype=np.int64)
     for t in range(T):
         for k in range(ptr[t], ptr[t + 1]):
             i = idx[k]
@@ -222,8 +271,26 @@ def route_events(ptr, idx, pattern_of_input, src_node, pat_ptr, pat_group, pat_s
                     continue
                 core_syn[t, d] += pat_syn[j]
                 synops[t] += pat_syn[j]
-                _walk(sx, sy, d % width, d // width, width, flits, load, stamp if multicast else -1, mark, t)
-            stamp += 1
+                if multicast:
+                    continue
+                x, y = d % width, d // width
+                if x > sx:  # east links leave x = sx .. x-1 of row sy
+                    de[t, sy * W1 + sx] += flits
+                    de[t, sy * W1 + x] -= flits
+                elif x < sx:  # west links leave x+1 .. sx
+                    dw[t, sy * W1 + x + 1] += flits
+                    dw[t, sy * W1 + sx + 1] -= flits
+                if y > sy:  # then south links leave y = sy .. y-1 of column x
+                    ds[t, x * H1 + sy] += flits
+                    ds[t, x * H1 + y] -= flits
+                elif y < sy:  # or north links leave y+1 .. sy
+                    dn[t, x * H1 + y + 1] += flits
+                    dn[t, x * H1 + sy + 1] -= flits
+            if multicast:
+                _tree(de, dw, ds, dn, t, sx, sy, pat_ptr[p], pat_ptr[p + 1], pat_group, group_node, width,
+                      height, flits, up, down)
+    load = np.zeros((T, 4 * n_nodes), dtype=np.int64)
+    _link_loads(de, dw, ds, dn, width, height, load)
     return events, packets, ew, ns, synops, longest, core_syn, load
 
 

@@ -1,7 +1,9 @@
 """The neuromorphic mapping policy: how a workload's compute layers land on a W x H mesh of
 cores. Each layer's neurons are partitioned into groups that fit one core's neuron and
 synapse memories, consecutive layers are packed into chip configurations (segments) of at
-most W·H groups, and each segment's groups are placed on mesh nodes.
+most W·H groups, and each segment's groups are placed on mesh nodes. On a layer graph each
+layer's input elements are its sources' outputs concatenated, each source routed from where
+it sits (:func:`build`).
 
 Everything here is static (layer geometry and arch spec, never the events) and is the one
 implementation both the simulator (sim.architectures.neuromorphic) and the closed form
@@ -11,7 +13,9 @@ a numpy enumeration respectively). docs/architectures/neuromorphic.md states eve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -115,17 +119,50 @@ class LayerGroups:
         return (self.gon >= g0) & (self.gon < g1)
 
 
-def conv_view(layer: LayerSpec) -> tuple:
-    """Layer geometry as a grouped conv: (in_c, in_h, in_w, out_h, out_w, kernel, stride,
-    padding, conv_groups, out_channels_per_group). Linear = 1x1 conv of a 1x1 map; average
-    pooling = one output channel per input channel."""
+class ConvView(NamedTuple):
+    """A layer's geometry as a grouped conv: input channels ``in_c`` of ``in_h`` x ``in_w``,
+    output ``out_h`` x ``out_w``, kernel, stride, padding and dilation (pairs), conv groups
+    and output channels per group; ``operands``: the input is that many copies of this
+    geometry, concatenated (an add's operands), each feeding the same neurons."""
+
+    in_c: int
+    in_h: int
+    in_w: int
+    out_h: int
+    out_w: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    conv_groups: int
+    out_c_per: int
+    dilation: tuple[int, int] = (1, 1)
+    operands: int = 1
+
+
+def conv_view(layer: LayerSpec) -> ConvView:
+    """Layer geometry as a grouped conv (:class:`ConvView`). Linear = 1x1 conv of a 1x1 map;
+    average and max pooling = one output channel per input channel; a residual add = a 1x1
+    depthwise "conv" of each operand (element (k, c, y, x) of operand k reaches neuron
+    (c, y, x) only)."""
     if layer.kind == "linear":
-        return layer.n_inputs, 1, 1, 1, 1, (1, 1), (1, 1), (0, 0), 1, layer.output_shape[0]
+        return ConvView(layer.n_inputs, 1, 1, 1, 1, (1, 1), (1, 1), (0, 0), 1, layer.output_shape[0])
+    if layer.kind == "add":
+        shape = layer.input_shape
+        c, h, w = shape if len(shape) == 3 else (math.prod(shape), 1, 1)
+        return ConvView(c, h, w, h, w, (1, 1), (1, 1), (0, 0), c, 1, (1, 1), layer.n_operands)
     c, h, w = layer.input_shape
     oc, oh, ow = layer.output_shape
-    if layer.kind == "avgpool":
-        return c, h, w, oh, ow, layer.kernel, layer.stride, layer.padding, c, 1
-    return c, h, w, oh, ow, layer.kernel, layer.stride, layer.padding, layer.groups, oc // layer.groups
+    if layer.kind in ("avgpool", "maxpool"):
+        return ConvView(c, h, w, oh, ow, layer.kernel, layer.stride, layer.padding, c, 1)
+    return ConvView(c, h, w, oh, ow, layer.kernel, layer.stride, layer.padding, layer.groups,
+                    oc // layer.groups, layer.dilation_hw)
+
+
+def stores_weights(layer: LayerSpec) -> bool:
+    """Whether a core stores synapse weights for the layer: conv2d, linear, and average
+    pooling (its fixed 1/k weights, looked up like any synapse); a residual add (each operand
+    spike adds 1 to one membrane) and a max pool (a spike OR) have none."""
+    return layer.kind in ("conv2d", "linear", "avgpool")
 
 
 def partition(layer: LayerSpec, neurons_per_core: int, synapse_bits_per_core: int, weight_bits: int,
@@ -142,12 +179,13 @@ def partition(layer: LayerSpec, neurons_per_core: int, synapse_bits_per_core: in
     """
     n, channels = layer.n_neurons, layer.output_shape[0]
     pix = n // channels
-    per_unit = layer.fan_in * weight_bits  # one output channel's kernel, or one neuron's fan-in
+    # one output channel's kernel, or one neuron's fan-in (none for an add or a max pool)
+    per_unit = layer.fan_in * weight_bits if stores_weights(layer) else 0
     if per_unit > synapse_bits_per_core:
         raise ParameterError(spec_path, "components.synapse_memory.capacity_bytes",
                              f"{synapse_bits_per_core // 8} bytes cannot hold the {layer.fan_in} "
                              f"weights of one neuron of layer {layer.name}")
-    units = synapse_bits_per_core // per_unit
+    units = synapse_bits_per_core // per_unit if per_unit else n  # without weights: no limit
     cap = neurons_per_core if weight_sharing else min(neurons_per_core, units)
     if order == "spatial":
         n_blocks = -(-channels // units) if weight_sharing else 1
@@ -214,14 +252,48 @@ def segments(n_groups: list[int], n_cores: int) -> list[list[tuple[int, int, int
     return out
 
 
+#: Per compute layer, the layers it consumes: one producer index or None (a chain), or the
+#: list of its sources in ``inputs`` order (a graph).
+Sources = list[int | None] | list[list[int | None]]
+
+
+def as_sources(sources: Sources) -> list[list[int | None]]:
+    """Per compute layer, its source layers (indices, None for the network input) as a list:
+    ``sources[i]`` may be one producer (a chain, as callers before graphs passed it) or the
+    list of a layer's sources in ``inputs`` order."""
+    return [list(s) if isinstance(s, (list, tuple)) else [s] for s in sources]
+
+
+def graph_sources(layers: list[LayerSpec]) -> list[list[int | None]]:
+    """Per compute layer of ``layers`` (a trace's layers in execution order, passthroughs
+    included; a chain where no layer names its inputs), the indices among the compute layers
+    of the layers it consumes, in ``inputs`` order, passthroughs (flatten) resolved; None
+    stands for the network input. The same graph as ``Workload.sources``."""
+    from sim.trace.schema import NETWORK_INPUT, NeuronModel, with_graph
+
+    resolved: dict[str, list[int | None]] = {}
+    out: list[list[int | None]] = []
+    for l in with_graph(layers, NeuronModel()):
+        srcs: list[int | None] = []
+        for name in l.inputs:
+            srcs.extend([None] if name == NETWORK_INPUT else resolved[name])
+        if l.output == "passthrough":
+            resolved[l.name] = srcs
+        else:
+            resolved[l.name] = [len(out)]
+            out.append(srcs)
+    return out
+
+
 def place(mesh: MeshGeometry, segment: list[tuple[int, int, int]], placement: str, io: int,
-          producers: list[int | None]) -> dict[int, np.ndarray]:
+          producers: Sources) -> dict[int, np.ndarray]:
     """Nodes (int64) of each layer's groups g0:g1 in one segment, keyed by layer index.
 
     row_major: groups in layer order take nodes 0, 1, 2, ... (x fastest).
     nearest: each layer takes the free nodes closest (Manhattan, ties by node id) to the
-    centroid of its producer's nodes in this segment (the I/O node when its input comes from
-    off-chip), so consecutive layers sit next to each other."""
+    centroid of its sources' nodes in this segment (the I/O node standing for a source whose
+    events come from off-chip: the input, another segment), so consecutive layers sit next
+    to each other. ``producers``: see :func:`as_sources`."""
     out: dict[int, np.ndarray] = {}
     if placement == "row_major":
         nxt = 0
@@ -229,14 +301,13 @@ def place(mesh: MeshGeometry, segment: list[tuple[int, int, int]], placement: st
             out[i] = np.arange(nxt, nxt + g1 - g0, dtype=np.int64)
             nxt += g1 - g0
         return out
+    sources = as_sources(producers)
     nodes = np.arange(mesh.n_nodes, dtype=np.int64)
     xs, ys = mesh.xy(nodes)
     free = np.ones(mesh.n_nodes, dtype=bool)
     for i, g0, g1 in segment:
-        prod = producers[i]
-        anchor = out.get(prod) if prod is not None else None
-        if anchor is None:
-            anchor = np.array([io])
+        anchors = [out[j] if j is not None and j in out else np.array([io]) for j in sources[i]]
+        anchor = anchors[0] if len(anchors) == 1 else np.concatenate(anchors)
         dist = np.abs(xs - xs[anchor].mean()) + np.abs(ys - ys[anchor].mean())
         order = np.lexsort((nodes, dist))
         chosen = order[free[order]][: g1 - g0]
@@ -248,14 +319,18 @@ def place(mesh: MeshGeometry, segment: list[tuple[int, int, int]], placement: st
 @dataclass
 class Part:
     """The groups ``g0:g1`` of one layer, configured on the mesh in segment ``segment`` at
-    position ``position`` of the segment's layer pipeline.
+    position ``position`` of the segment's layer pipeline (one more than its deepest source
+    in the segment; 0 without one).
 
     ``group_node`` (int64 [groups of the layer]): the node of every group, -1 outside this
-    part. ``input_on_chip``: the producer sits whole in the same segment, so ``src_node``
-    (int64 [n_inputs], the node each input element is sent from) is its neuron's node;
-    otherwise every input enters at the I/O node. ``output_off_chip``: no consumer reads
-    this part's events on chip (another segment, or the readout), so they leave the chip.
-    ``node_neurons`` (int64 [n_nodes]): the part's neurons on each node."""
+    part. ``operands_on_chip[k]``: source k (an add's operand k; the one producer otherwise)
+    sits whole in the same segment, so ``src_node`` (int64 [n_inputs], the node each input
+    element is sent from) is its neuron's node for that operand's elements; otherwise they
+    enter at the I/O node (the network input, another segment). ``input_on_chip``: every
+    source is on chip. ``output_off_chip``: some consumer reads this part's events from
+    off-chip (another segment), or none reads them (the readout), so they leave the chip,
+    once whatever the number of such consumers. ``node_neurons`` (int64 [n_nodes]): the
+    part's neurons on each node."""
 
     layer_index: int
     segment: int
@@ -267,6 +342,7 @@ class Part:
     output_off_chip: bool
     src_node: np.ndarray
     node_neurons: np.ndarray
+    operands_on_chip: tuple[bool, ...] = field(default=())
 
 
 @dataclass
@@ -321,11 +397,14 @@ def check_mapping_size(spec: ArchSpec, layers: list[LayerSpec], per_core: int, n
                              f"cores more neuron memory or the mesh more cores")
 
 
-def build(spec: ArchSpec, layers: list[LayerSpec], producers: list[int | None]) -> Mapping:
+def build(spec: ArchSpec, layers: list[LayerSpec], producers: Sources) -> Mapping:
     """Partition, segment and place ``layers`` (compute layers, execution order);
-    ``producers[i]`` is the index of the layer whose events layer i consumes (None: the
-    input). ParameterError when a neuron does not fit a core, the I/O port is off the mesh,
-    or the model needs several configurations and the spec has no dram."""
+    ``producers[i]`` names the layers whose events layer i consumes: one index (None: the
+    input) for a chain, or the list of its sources in ``inputs`` order for a graph
+    (``Workload.sources``, :func:`graph_sources`). ParameterError when a neuron does not fit
+    a core, the I/O port is off the mesh, or the model needs several configurations and the
+    spec has no dram."""
+    sources = as_sources(producers)
     mesh = mesh_geometry(spec)
     per_core = neurons_per_core(spec)
     io = io_node(spec, mesh)
@@ -340,29 +419,37 @@ def build(spec: ArchSpec, layers: list[LayerSpec], producers: list[int | None]) 
                              f"to page weights from")
     placed: list[tuple[int, int, int, int, int, np.ndarray]] = []
     for s, seg in enumerate(segs):
-        nodes = place(mesh, seg, spec.mapping["placement"], io, producers)
-        for pos, (i, g0, g1) in enumerate(seg):
+        nodes = place(mesh, seg, spec.mapping["placement"], io, sources)
+        depth: dict[int, int] = {}
+        for i, g0, g1 in seg:
+            depth[i] = 1 + max((depth[j] for j in sources[i] if j in depth), default=-1)
             gn = np.full(groups[i].n_groups, -1, dtype=np.int64)
             gn[g0:g1] = nodes[i]
-            placed.append((i, s, pos, g0, g1, gn))
+            placed.append((i, s, depth[i], g0, g1, gn))
     where: dict[int, list[tuple]] = {}
     for p in placed:
         where.setdefault(p[0], []).append(p)
     parts: list[Part] = []
     for i, s, pos, g0, g1, gn in placed:
-        prod = producers[i]
-        prod_parts = where.get(prod, []) if prod is not None else []
-        on_chip = len(prod_parts) == 1 and prod_parts[0][1] == s
-        if on_chip:
-            src = prod_parts[0][5][groups[prod].gon]
-        else:
-            src = np.full(layers[i].n_inputs, io, dtype=np.int64)
+        size = layers[i].n_inputs // len(sources[i])
+        on_chip, src = [], []
+        for j in sources[i]:
+            jp = where.get(j, []) if j is not None else []
+            on = len(jp) == 1 and jp[0][1] == s
+            on_chip.append(on)
+            src.append(jp[0][5][groups[j].gon] if on else np.full(size, io, dtype=np.int64))
         nn = np.zeros(mesh.n_nodes, dtype=np.int64)
         on = gn >= 0
         np.add.at(nn, gn[on], groups[i].neurons()[on])
-        parts.append(Part(i, s, pos, g0, g1, gn, on_chip, True, src, nn))
+        parts.append(Part(i, s, pos, g0, g1, gn, all(on_chip), True,
+                          src[0] if len(src) == 1 else np.concatenate(src), nn, tuple(on_chip)))
     # a layer read by a consumer in another segment (or by none: the readout) goes off-chip
-    consumed_on_chip = {producers[p.layer_index] for p in parts if p.input_on_chip}
+    read_on_chip: dict[int, list[bool]] = {}
     for p in parts:
-        p.output_off_chip = p.layer_index not in consumed_on_chip
+        for j, on in zip(sources[p.layer_index], p.operands_on_chip):
+            if j is not None:
+                read_on_chip.setdefault(j, []).append(on)
+    for p in parts:
+        reads = read_on_chip.get(p.layer_index, [])
+        p.output_off_chip = not reads or not all(reads)
     return Mapping(mesh, io, groups, parts, len(segs), per_core, synapse_bits_per_core(spec))

@@ -1,0 +1,397 @@
+"""Layer graphs on the neuromorphic mesh: residual adds and max pools counted against a
+brute force over the trace's spikes and the mapping, a layer's events sent to every consumer,
+LIF leak costs, and the closed form equal to the simulator on graph traces."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+
+import numpy as np
+import pytest
+
+from sim.analytic import neuromorphic as nm
+from sim.analytic.closed_form import NONIDEAL_CAUSES
+from sim.analytic.layer_stats import trace_activation_bits, trace_event_stats
+from sim.analytic.neuromorphic_routes import destinations
+from sim.arch.spec import load_arch_spec
+from sim.architectures.neuromorphic import Neuromorphic
+from sim.architectures.neuromorphic_mapping import layer_routing
+from sim.cli import main as cli
+from sim.mapping.encoding import address_bits
+from sim.mapping.neuromorphic import LayerGroups
+from sim.replay import replay
+from sim.trace import LayerSpec, open_trace
+from sim.validation.compare import run_validation
+from sim.workload import Workload
+
+import brute
+from conftest import REPO
+
+RESNET = REPO / "traces" / "tiny_resnet_T4.h5"
+RESNET_LIF = REPO / "traces" / "tiny_resnet_lif_T4.h5"
+# one configuration: an 8x8 mesh of cores of 32 neurons (24-bit state), each layer on several cores
+ONE_CONFIG = ["components.noc.width=8", "components.noc.height=8", "components.neuron_memory.capacity_bytes=96"]
+# six configurations on a 2x2 mesh: one operand of s1b1_add comes from DRAM, the other from the mesh
+PAGED = ["components.noc.width=2", "components.noc.height=2", "components.neuron_memory.capacity_bytes=96",
+         "mapping.placement=nearest", "mapping.partition=spatial"]
+# three configurations on a 3x3 mesh: s1b1_add's consumers sit one on chip, one in the next configuration
+SPLIT = ["components.noc.width=3", "components.noc.height=3", "components.neuron_memory.capacity_bytes=96",
+         "mapping.multicast=true"]
+SPECS = {"one_config": ONE_CONFIG, "paged": PAGED, "split": SPLIT}
+
+
+def simulate(path, overrides, mode):
+    spec = load_arch_spec("neuromorphic", overrides)
+    with open_trace(path) as tr:
+        sim = Neuromorphic(spec, Workload(tr))
+        return sim, sim.run(mode, tr.n_samples)
+
+
+@pytest.fixture(scope="module")
+def runs():
+    """Simulator and result per (spec name, mode) on the IF ResNet trace."""
+    return {(name, mode): simulate(RESNET, ov, mode) for name, ov in SPECS.items() for mode in ("snn", "ann")}
+
+
+# --- brute force -------------------------------------------------------------------------------
+def synapses(layer: LayerSpec):
+    """(input element, output neuron) of every synapse, enumerated one at a time: an add's
+    operand element reaches the neuron at its position; a max pool's input reaches every
+    window covering it; other kinds as tests/brute.py."""
+    if layer.kind == "add":
+        n = math.prod(layer.input_shape)
+        for k in range(layer.n_operands):
+            for e in range(n):
+                yield k * n + e, e
+        return
+    if layer.kind != "maxpool":
+        yield from brute.synapses(layer)
+        return
+    C, H, W = layer.input_shape
+    _, OH, OW = layer.output_shape
+    for c in range(C):
+        for oy in range(OH):
+            for ox in range(OW):
+                for ky in range(layer.kernel[0]):
+                    for kx in range(layer.kernel[1]):
+                        y = oy * layer.stride[0] - layer.padding[0] + ky
+                        x = ox * layer.stride[1] - layer.padding[1] + kx
+                        if 0 <= y < H and 0 <= x < W:
+                            yield (c * H + y) * W + x, (c * OH + oy) * OW + ox
+
+
+def xy_links(src: tuple[int, int], dst: tuple[int, int]) -> set:
+    """The directed links ((x, y), (x', y')) of the XY route: along x first, then along y."""
+    (x, y), (dx, dy) = src, dst
+    links = set()
+    while x != dx:
+        nx = x + (1 if dx > x else -1)
+        links.add(((x, y), (nx, y)))
+        x = nx
+    while y != dy:
+        ny = y + (1 if dy > y else -1)
+        links.add(((x, y), (x, ny)))
+        y = ny
+    return links
+
+
+def brute_layer(sim: Neuromorphic, path, name: str, mode: str) -> dict[str, int]:
+    """One layer's input events, one event and one synapse at a time: per event the cores of
+    the layer's parts holding a target (unicast: a packet each along its XY route; multicast:
+    one packet, the union of the routes), and the synapses it reaches. The source node of an
+    operand's element is its neuron's core when the source layer sits whole in the part's
+    configuration, else the I/O router."""
+    m, mesh = sim.map, sim.map.mesh
+    i = [l.name for l in sim.wl.layers].index(name)
+    layer, lg = sim.wl.layers[i], m.groups[i]
+    names = [l.name for l in sim.wl.layers]
+    out = dict.fromkeys(["packet", "hops_ew", "hops_ns", "synapses", "events"], 0)
+    with open_trace(path) as tr:
+        sources = [None if s is None else names.index(s.name) for s in tr.sources(name)]
+        n_op = layer.n_inputs // len(sources)
+        flits = -(-(mesh.header_bits + address_bits(layer.n_inputs) + (0 if mode == "snn" else sim.act_bits))
+                  // mesh.flit_bits)
+        for part in m.layer_parts(i):
+            targets: dict[int, dict[int, int]] = {}
+            for e, o in synapses(layer):
+                node = int(part.group_node[lg.gon[o]])
+                if node >= 0:
+                    targets.setdefault(e, {})
+                    targets[e][node] = targets[e].get(node, 0) + 1
+
+            def source_node(e):
+                j = sources[e // n_op]
+                src_parts = m.layer_parts(j) if j is not None else []
+                if len(src_parts) == 1 and src_parts[0].segment == part.segment:
+                    return int(src_parts[0].group_node[m.groups[j].gon[e % n_op]])
+                return m.io_node
+
+            for s in range(tr.n_samples):
+                if mode == "snn":
+                    rows = tr.input_spikes(name, s).reshape(tr.T, -1)
+                else:
+                    rows = [np.concatenate([tr.activations(names[j], s).reshape(-1) for j in sources])]
+                for row in rows:
+                    for e in np.flatnonzero(row):
+                        src = mesh.xy(source_node(int(e)))
+                        dests = targets.get(int(e), {})
+                        out["events"] += 1
+                        out["synapses"] += sum(dests.values())
+                        routes = [xy_links(src, mesh.xy(node)) for node in dests]
+                        if sim.multicast:
+                            routes = [set().union(*routes)] if routes else []
+                        out["packet"] += len(routes)
+                        for links in routes:
+                            out["hops_ew"] += flits * sum(a[1] == b[1] for a, b in links)
+                            out["hops_ns"] += flits * sum(a[0] == b[0] for a, b in links)
+    return out
+
+
+def output_spikes(path, name: str, mode: str) -> int:
+    with open_trace(path) as tr:
+        if mode == "snn":
+            return sum(int(tr.spikes(name, s).sum()) for s in range(tr.n_samples))
+        return sum(int(np.count_nonzero(tr.activations(name, s))) for s in range(tr.n_samples))
+
+
+# --- (a) add and max pool, counted ---------------------------------------------------------------
+@pytest.mark.parametrize("spec", list(SPECS))
+@pytest.mark.parametrize("mode", ["snn", "ann"])
+@pytest.mark.parametrize("name", ["maxpool", "s1b1_add", "s2b1_add"])
+def test_add_and_maxpool_counts_equal_a_brute_force_over_spikes_and_mapping(runs, spec, mode, name):
+    sim, result = runs[(spec, mode)]
+    want = brute_layer(sim, RESNET, name, mode)
+    got = result.ledger.layer_counts(name)
+    layer = sim.wl.layers[[l.name for l in sim.wl.layers].index(name)]
+    fired = output_spikes(RESNET, name, mode)
+    assert want["events"] > 0 and want["packet"] > 0
+    assert got["noc.packet"] == want["packet"]
+    assert got["noc.flit_hop_ew"] == want["hops_ew"]
+    assert got["noc.flit_hop_ns"] == want["hops_ns"]
+    assert got.get("synapse_memory.weight_read", 0) == 0  # neither stores weights
+    assert got["core.fire"] == fired
+    N = layer.n_neurons * 4  # neurons x samples
+    if name == "maxpool":  # one compare per (input event, covering window); no neuron update
+        assert got["core.compare"] == want["synapses"]
+        assert "neuron_memory.membrane_read" not in got and "neuron_memory.state_write" not in got
+        if mode == "ann":  # the running max, read and written per compare; read out once
+            assert got["neuron_memory.psum_read"] == got["neuron_memory.psum_write"] == want["synapses"]
+            assert got["neuron_memory.state_read"] == N
+        else:
+            assert "core.add" not in got and "neuron_memory.state_read" not in got
+    else:  # fan-out 1: one accumulation per operand event, then the neuron update
+        assert want["synapses"] == want["events"]
+        if mode == "snn":
+            assert got["neuron_memory.membrane_read"] == got["neuron_memory.membrane_write"] == want["events"]
+            assert got["core.add"] == want["events"] + fired
+            assert got["core.compare"] == got["neuron_memory.state_read"] == N * 4  # every step
+        else:
+            assert got["core.add"] == got["neuron_memory.psum_read"] == want["events"]
+            assert got["core.compare"] == got["neuron_memory.state_read"] == N
+
+
+def test_adds_and_max_pools_store_no_weights_and_count_apart_from_macs(runs):
+    sim, result = runs[("one_config", "snn")]
+    layers = sim.routed.summary()["layers"]
+    for name in ("maxpool", "s1b1_add", "s2b1_add"):
+        assert set(layers[name]["synapse_bytes_per_core"]) == {0}
+        assert result.workload[name]["macs"] == result.workload[name]["synaptic_ops"] == 0
+    assert result.workload["s1b1_add"]["adds"] > 0 and result.workload["maxpool"]["compares"] > 0
+
+
+def test_an_add_with_one_operand_on_chip_reads_only_the_other_from_dram(runs):
+    sim, result = runs[("paged", "snn")]
+    mixed = [p for p in sim.map.parts if len(set(p.operands_on_chip)) == 2]
+    assert mixed, "the paged spec should split an add's operands across configurations"
+    part = mixed[0]
+    name = sim.wl.layers[part.layer_index].name
+    n = sim.wl.operand_size(part.layer_index)
+    off = [k for k, on in enumerate(part.operands_on_chip) if not on]
+    with open_trace(RESNET) as tr:
+        spikes = [tr.input_spikes(name, s).reshape(tr.T, len(part.operands_on_chip), n) for s in range(tr.n_samples)]
+    assert result.ledger.layer_counts(name)["dram.spike_read"] == sum(int(x[:, off].sum()) for x in spikes)
+
+
+# --- (b) a layer with several consumers -----------------------------------------------------------
+@pytest.mark.parametrize("spec", list(SPECS))
+def test_a_layer_with_two_consumers_sends_packets_to_each(runs, spec):
+    sim, result = runs[(spec, "snn")]
+    names = [l.name for l in sim.wl.layers]
+    src = names.index("s1b1_add")
+    consumers = [names[j] for j in sim.wl.consumers[src]]
+    assert consumers == ["s2b1_conv1", "s2b1_down"]
+    per_consumer = {c: brute_layer(sim, RESNET, c, "snn")["packet"] for c in consumers}
+    assert all(v > 0 for v in per_consumer.values())
+    got = {c: result.ledger.layer_counts(c)["noc.packet"] for c in consumers}
+    assert got == per_consumer
+    assert sum(got.values()) == sum(per_consumer.values())
+
+
+def test_events_read_by_a_consumer_in_another_configuration_are_written_once(runs):
+    sim, result = runs[("split", "snn")]
+    (p_add,) = sim.map.layer_parts(sim.wl.layers.index(sim.wl.trace.layer("s1b1_add")))
+    (p_conv,), (p_down,) = (sim.map.layer_parts(j) for j in sim.wl.consumers[p_add.layer_index])
+    assert p_conv.segment == p_add.segment != p_down.segment
+    assert p_add.output_off_chip and p_conv.input_on_chip and not p_down.input_on_chip
+    spikes = output_spikes(RESNET, "s1b1_add", "snn")
+    counts = {n: result.ledger.layer_counts(n) for n in ("s1b1_add", "s2b1_conv1", "s2b1_down")}
+    assert counts["s1b1_add"]["dram.spike_write"] == spikes  # once, for the one consumer off chip
+    assert "dram.spike_read" not in counts["s2b1_conv1"] and counts["s2b1_down"]["dram.spike_read"] == spikes
+
+
+def test_with_multicast_a_spike_is_one_packet_per_consumer_it_reaches():
+    sim, result = simulate(RESNET, ONE_CONFIG + ["mapping.multicast=true"], "snn")
+    with open_trace(RESNET) as tr:
+        spikes = np.stack([tr.spikes("s1b1_add", s) for s in range(tr.n_samples)])  # [S, T, C, H, W]
+    # the 3x3 conv (stride 2, padding 1) covers every pixel; the 1x1 stride-2 shortcut the even ones
+    assert result.ledger.layer_counts("s2b1_conv1")["noc.packet"] == int(spikes.sum())
+    assert result.ledger.layer_counts("s2b1_down")["noc.packet"] == int(spikes[..., ::2, ::2].sum())
+
+
+# --- (c) LIF neurons -------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def if_and_lif(tmp_path_factory):
+    """The same spikes (same seed and rate) declared IF (SNN-only, so both twins are derived) and LIF."""
+    d = tmp_path_factory.mktemp("lif")
+    paths = {}
+    for kind, extra in (("IF", ["--snn-only"]), ("LIF", ["--neuron", "LIF"])):
+        paths[kind] = d / f"{kind}.h5"
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            assert cli(["synth", "--model", "tiny_resnet", "--T", "3", "--rate", "0.2", "--samples", "2",
+                        "--seed", "5", *extra, "--out", str(paths[kind])]) == 0
+    return paths
+
+
+@pytest.mark.parametrize("overrides", [[], PAGED])
+def test_lif_costs_exactly_n_times_t_leak_ops_more_than_if(if_and_lif, overrides):
+    reports = {}
+    for kind, path in if_and_lif.items():
+        with open_trace(path) as tr:
+            reports[kind] = {r["mode"]: r for r in replay(tr, "neuromorphic", ["snn", "ann"], "paper_v1_45nm",
+                                                          overrides=overrides, progress=False)}
+    with open_trace(if_and_lif["LIF"]) as tr:
+        assert all(l.neuron.leaks for l in tr.layers if l.has_neurons)
+        leaks = {l.name: l.n_neurons * tr.T * tr.n_samples for l in tr.layers if l.has_neurons}
+    for mode in ("snn", "ann"):
+        a, b = reports["IF"][mode], reports["LIF"][mode]
+        assert a["cycles"] == b["cycles"]
+        for la, lb in zip(a["layers"], b["layers"]):
+            extra = {k: v for k, v in lb["counts"].items() if k not in la["counts"]}
+            assert {k: v for k, v in lb["counts"].items() if k in la["counts"]} == la["counts"]
+            assert extra == ({"core.leak": leaks[lb["name"]]} if mode == "snn" and lb["name"] in leaks else {})
+        leak_pj = b["energy_pj"]["by_action"].get("core.leak", 0.0)
+        assert b["energy_pj"]["total"] - a["energy_pj"]["total"] == pytest.approx(leak_pj, rel=1e-9, abs=1e-6)
+        assert (leak_pj > 0) == (mode == "snn")
+
+
+# --- (d) the closed form on graph traces -----------------------------------------------------------
+@pytest.mark.parametrize("path", [RESNET, RESNET_LIF], ids=["IF", "LIF"])
+@pytest.mark.parametrize("spec", ["ideal", "paged"])
+def test_the_closed_form_equals_the_simulator_on_graph_traces(path, spec):
+    base = load_arch_spec("neuromorphic", PAGED if spec == "paged" else [])
+    with open_trace(path) as tr:
+        forced = nm.ideal_overrides(base, tr.layers, tr.T, trace_activation_bits(tr)) if spec == "ideal" else []
+        overrides = (PAGED if spec == "paged" else []) + forced
+        full = load_arch_spec("neuromorphic", overrides)
+        stats = trace_event_stats(tr)
+        reports = replay(tr, "neuromorphic", ["snn", "ann"], "paper_v1_45nm", overrides=overrides, progress=False)
+        for rep in reports:
+            pred = nm.predict(full, tr.layers, stats, tr.T, rep["mode"], trace_activation_bits(tr))
+            configs = rep["extra"]["mapping"]["segments"]
+            assert (configs == 1) == (spec == "ideal")
+            for lr, lp in zip(rep["layers"], pred.layers):
+                keys = set(lr["counts"]) | set(lp.counts)
+                assert {k: lr["counts"].get(k, 0) for k in keys} == {k: lp.counts.get(k, 0) for k in keys}, lr["name"]
+                assert {k: lr["totals"][k] for k in lp.totals} == lp.totals, lr["name"]
+                assert {c for cs in lp.nonideal_terms().values() for c in cs} <= NONIDEAL_CAUSES
+                if configs == 1:
+                    assert lp.counts == lp.ideal_counts
+
+
+@pytest.mark.parametrize("ideal", [True, False])
+def test_validate_agrees_on_a_graph_trace(ideal):
+    doc = run_validation(str(RESNET_LIF), "neuromorphic", ideal=ideal, overrides=[] if ideal else PAGED,
+                         progress=False, paper=False)
+    assert doc["ok"]
+    for run in doc["runs"]:
+        assert run["summary"]["unexplained"] == 0
+        if ideal:
+            assert run["summary"]["with_residual"] == 0
+        else:
+            assert run["summary"]["with_residual"] > 0 and set(run["causes"]) <= NONIDEAL_CAUSES
+
+
+def write_rate_graph(path, T: int = 3, n: int = 2, seed: int = 0):
+    """A rate-encoded SNN-only LIF graph whose residual add reads the network's input spikes
+    beside a conv's: conv1(input) + input -> add1 -> maxpool -> flatten -> fc (readout)."""
+    from sim.trace.schema import NeuronModel, TraceMeta
+    from sim.trace.writer import TraceWriter
+
+    rng = np.random.default_rng(seed)
+    layers = [LayerSpec("conv1", "conv2d", (2, 4, 4), (2, 4, 4), (3, 3), (1, 1), (1, 1), inputs=("input",)),
+              LayerSpec("add1", "add", (2, 4, 4), (2, 4, 4), inputs=("conv1", "input")),
+              LayerSpec("pool", "maxpool", (2, 4, 4), (2, 2, 2), (2, 2), (2, 2), (0, 0), inputs=("add1",)),
+              LayerSpec("flatten", "flatten", (2, 2, 2), (8,), output="passthrough", inputs=("pool",)),
+              LayerSpec("fc", "linear", (8,), (3,), output="potential", inputs=("flatten",))]
+    meta = TraceMeta(model="rate_graph", dataset="synthetic", T=T, n_samples=n, input_shape=(2, 4, 4),
+                     encoding="rate", synthetic=True, twin_levels="derived",
+                     neuron=NeuronModel("LIF", 1.0, "zero", 0.5))
+    with TraceWriter(path, meta, layers, with_input=False) as w:
+        for i in range(n):
+            x, c, a = (rng.random((T, 2, 4, 4)) < 0.3 for _ in range(3))
+            pool = a.reshape(T, 2, 2, 2, 2, 2).any(axis=(3, 5))
+            out = rng.normal(size=3)
+            w.write_sample(i, input_spikes=x, spikes={"conv1": c, "add1": a, "pool": pool},
+                           potentials={"fc": out}, ann_outputs={"fc": out})
+    return path
+
+
+@pytest.mark.parametrize("overrides", [[], PAGED])
+def test_input_spikes_read_by_an_add_enter_at_the_io_router_and_the_closed_form_agrees(tmp_path, overrides):
+    path = write_rate_graph(tmp_path / "rate.h5")
+    spec = load_arch_spec("neuromorphic", overrides)
+    with open_trace(path) as tr:
+        stats = trace_event_stats(tr)
+        reports = replay(tr, "neuromorphic", ["snn", "ann"], "paper_v1_45nm", overrides=overrides, progress=False)
+        input_spikes = sum(int(np.unpackbits(tr.input_spikes_packed(s)).sum()) for s in range(tr.n_samples))
+        for rep in reports:
+            pred = nm.predict(spec, tr.layers, stats, tr.T, rep["mode"], trace_activation_bits(tr))
+            for lr, lp in zip(rep["layers"], pred.layers):
+                keys = set(lr["counts"]) | set(lp.counts)
+                assert {k: lr["counts"].get(k, 0) for k in keys} == {k: lp.counts.get(k, 0) for k in keys}, lr["name"]
+            if rep["mode"] == "snn" and not overrides:  # one configuration: only the input comes from DRAM
+                add = {l["name"]: l for l in rep["layers"]}["add1"]["counts"]
+                assert add["dram.spike_read"] == input_spikes
+                assert pred.layers[1].terms["dram.spike_read"] == {"events_between_configurations": 0,
+                                                                    "input_events_once_per_sample": input_spikes}
+
+
+# --- dilation ------------------------------------------------------------------------------------------
+def test_a_dilated_convs_destinations_equal_an_enumeration_of_its_taps():
+    layer = LayerSpec("c", "conv2d", (2, 7, 6), (3, 3, 4), (3, 2), (1, 1), (1, 1), dilation=(2, 3))
+    gon = np.arange(layer.n_neurons, dtype=np.int64) * 5 // layer.n_neurons
+    lg = LayerGroups(layer, gon, np.zeros(5, dtype=np.int64))
+    want: dict[int, dict[int, int]] = {}
+    C, H, W = layer.input_shape
+    K, OH, OW = layer.output_shape
+    for k in range(K):
+        for oy in range(OH):
+            for ox in range(OW):
+                for c in range(C):
+                    for ky in range(3):
+                        for kx in range(2):
+                            y, x = oy - 1 + 2 * ky, ox - 1 + 3 * kx
+                            if 0 <= y < H and 0 <= x < W:
+                                g = int(gon[(k * OH + oy) * OW + ox])
+                                d = want.setdefault((c * H + y) * W + x, {})
+                                d[g] = d.get(g, 0) + 1
+    r = layer_routing(lg)
+    pat_of, pat, grp, syn = destinations(layer, gon, 5)
+    for e in range(layer.n_inputs):
+        p = r.pattern_of_input[e]
+        got = {int(g): int(s) for g, s in zip(r.group[r.ptr[p]:r.ptr[p + 1]], r.syn[r.ptr[p]:r.ptr[p + 1]])}
+        assert got == want.get(e, {}), e
+        q = pat_of[e]
+        assert {int(g): int(s) for g, s in zip(grp[pat == q], syn[pat == q])} == want.get(e, {}), e
