@@ -4,10 +4,14 @@ statistics S, E, F, nnz, M (:mod:`sim.analytic.layer_stats`), and the placement 
 with the simulator (:mod:`sim.mapping.spatial_dataflow`).
 
 Per layer, over n samples: N neurons, n_in inputs, n_w weights, w the interconnect word,
-⌈b/w⌉ words per b-bit operand, h the hops from the producer's PE group, and the fold the
-layer runs in (its PE group, :func:`sim.mapping.spatial_dataflow.place`). Weights stay resident, so the paper-ideal spec charges
-exactly one movement per synaptic event or non-zero MAC and 2 membrane accesses + 2 adds per
-neuron-step (the paper's per-event costs).
+⌈b/w⌉ words per b-bit operand, h_k the hops of input edge k (from source k's PE group), and
+the fold the layer runs in (its PE group, :func:`sim.mapping.spatial_dataflow.place`).
+Weights stay resident, so the paper-ideal spec charges exactly one movement per synaptic
+event or non-zero MAC and 2 membrane accesses + 2 adds per neuron-step (the paper's
+per-event costs). A residual add is a neuron layer without weights (one add per operand
+event), a max-pool a stateless layer of compares (the spike OR; the ANN's running max), a
+LIF neuron one leak per neuron-step; a layer with several input edges pays each edge's
+hops on that edge's operands (split per operand from ``per_element``).
 
 Terms whose cause is in ``closed_form.NONIDEAL_CAUSES`` vanish when the model fits the chip
 in one fold and movements pay no distance (``per_hop: false``); ``ideal=True`` predicts that
@@ -18,7 +22,6 @@ kernels or the workload.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
 
 from sim.analytic.closed_form import (
     Prediction,
@@ -26,7 +29,7 @@ from sim.analytic.closed_form import (
     checked_layers,
     finish_layer,
 )
-from sim.analytic.layer_stats import LayerEventStats
+from sim.analytic.layer_stats import LayerEventStats, input_fanout
 from sim.mapping.encoding import address_bits
 from sim.mapping.spatial_dataflow import Group, group_pes, place
 from sim.trace import LayerSpec
@@ -34,38 +37,68 @@ from sim.trace import LayerSpec
 ARCHITECTURE = "spatial_dataflow"
 
 
+#: The placement keys of a prediction's ``residency`` (the group's edges are not listed).
+RESIDENCY_KEYS = ("pes", "first_pe", "state_bits", "hops", "fold", "fold_first", "fold_last", "folds")
+#: Where a layer's synapse operations count in the workload totals (as sim.workload does):
+#: residual adds and max-pool compares apart from MACs / synaptic ops.
+_OP_TOTAL = {"add": "adds", "maxpool": "compares"}
+
+
 def _residency(g: Group) -> dict:
-    """A layer's placement as the prediction's ``residency`` (the group without its name)."""
-    out = asdict(g)
-    del out["layer"]
-    return out
+    """A layer's placement as the prediction's ``residency``."""
+    return {k: getattr(g, k) for k in RESIDENCY_KEYS}
+
+
+def _item(x):
+    """A numpy scalar as a Python int (measured) or float (expected)."""
+    return x.item() if hasattr(x, "item") else x
+
+
+def _edges(spec, l: LayerSpec, st: LayerEventStats, p: Group, mode: str):
+    """Per input edge k: (per-synapse, per-input) operand counts over the samples — SNN: E_k,
+    S_k; ANN: M_k, nnz_k (dense: n·N and n·n_in / k each) — from the per-element statistics of
+    operand k's slice of the input; None when one edge, or no per-hop cost, makes them moot."""
+    if len(p.edges) < 2 or not spec.mapping["per_hop"]:
+        return None
+    k, n = len(p.edges), st.samples
+    size, fan = l.n_inputs // k, input_fanout(l)
+    if mode == "ann" and not spec.mapping["zero_skipping"]:
+        return [(n * (l.dense_ops // k), n * size)] * k
+    el = st.per_element["spikes_in" if mode == "snn" else "nonzero_in"]
+    return [(_item(el[j * size:(j + 1) * size] @ fan[j * size:(j + 1) * size]),
+             _item(el[j * size:(j + 1) * size].sum())) for j in range(k)]
 
 
 def _deliver(led: TermLedger, spec, action: str, per_synapse, per_input, words: int, p: Group,
-             cause: str, has_w: bool):
+             cause: str, has_w: bool, edges=None):
     """One movement per synapse (``per_synapse``) or one multicast per input operand, of
-    ``words`` interconnect words each; with ``per_hop`` every movement also pays h − 1 more
-    hops. Returns the local weight reads a multicast implies (one per synaptic event)."""
+    ``words`` interconnect words each; with ``per_hop`` every movement also pays h_k − 1 more
+    hops on its edge k (``edges``: per edge, its (per_synapse, per_input); None: one edge).
+    Returns the local weight reads a multicast implies (one per synaptic event)."""
     multicast = spec.mapping["delivery"] == "multicast"
     w = spec["interconnect"].width_bits
     transfers = (per_input if multicast else per_synapse) * words
     led.add(f"interconnect.{action}", w, **{cause: transfers})
     if spec.mapping["per_hop"]:
-        led.add("interconnect.hop", w, hops_between_groups=transfers * (p.hops - 1))
+        if edges is None:
+            hops = transfers * (p.hops - 1)
+        else:
+            hops = sum((pi if multicast else ps) * words * (e.hops - 1) for (ps, pi), e in zip(edges, p.edges))
+        led.add("interconnect.hop", w, hops_between_groups=hops)
     return per_synapse if multicast and has_w else 0
 
 
 def _fold_traffic(led: TermLedger, spec, l: LayerSpec, p: Group, n_moves: int, bits: int, per_sample_weights: int):
-    """Folding: every layer reloads its weights per sample; a fold's last layer writes its
-    outputs to DRAM and the next fold's first layer reads them back."""
+    """Folding: every layer reloads its weights per sample; a layer with a consumer in a later
+    fold writes its outputs to DRAM once, and each input operand whose source ran in an
+    earlier fold is read back."""
     wb = spec.data.weight_bits
     w = per_sample_weights * l.n_weights if p.folds > 1 else 0
+    back = sum(e.via_dram for e in p.edges)
     led.add("dram.weight_read", wb, weights_reloaded_per_sample_folded=w)
     led.add("local_memory.weight_write", wb, weights_reloaded_per_sample_folded=w)
-    led.add("dram.boundary_read", bits,
-            fold_boundary=n_moves * l.n_inputs if (p.fold > 0 and p.fold_first) else 0)
-    led.add("dram.boundary_write", bits,
-            fold_boundary=n_moves * l.n_neurons if (p.fold + 1 < p.folds and p.fold_last) else 0)
+    led.add("dram.boundary_read", bits, fold_boundary=n_moves * (l.n_inputs // l.n_operands) * back)
+    led.add("dram.boundary_write", bits, fold_boundary=n_moves * l.n_neurons if p.writes_out else 0)
 
 
 def _snn_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, p: Group, T: int) -> dict:
@@ -73,12 +106,13 @@ def _snn_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, p: Grou
     mb, pb, ib, wb = d.membrane_bits, d.psum_bits, d.input_bits, d.weight_bits
     N, S, E, F = l.n_neurons, st.spikes_in, st.synaptic_events, st.spikes_out
     w = spec["interconnect"].width_bits
-    spiking, has_w = l.output == "spikes", l.n_weights > 0
+    spiking, has_w, pool = l.output == "spikes", l.n_weights > 0, not l.has_neurons
     steps = n * T * N
     macs = 0
-    if st.analog_input:  # the image's constant current, computed once per sample
+    add: dict = {}
+    if st.analog_input:  # the image's constant current, computed once per sample (never a max-pool)
         zs = m["zero_skipping"]
-        macs = st.ann_macs if zs else n * l.dense_macs
+        macs = st.ann_macs if zs else n * l.dense_ops
         inputs = st.ann_nonzero_inputs if zs else n * l.n_inputs
         reads = _deliver(led, spec, "act_transfer", macs, inputs, math.ceil(ib / w), p,
                          "input_current_operand", has_w)
@@ -89,41 +123,54 @@ def _snn_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, p: Grou
         add = {"integrate_current_per_neuron_step": steps}
     else:
         words = 1 if m["delivery"] == "per_synapse" else math.ceil(address_bits(l.n_inputs) / w)
-        reads = _deliver(led, spec, "spike_transfer", E, S, words, p, "spike_operand", has_w)
-        add = {"integrate_per_synaptic_event": E}
+        reads = _deliver(led, spec, "spike_transfer", E, S, words, p, "spike_operand", has_w,
+                         _edges(spec, l, st, p, "snn"))
+        if pool:  # the spike OR: one 1-bit compare per input spike and covering window
+            led.add("pe_array.compare", 1, spike_or_per_synaptic_event=E)
+        else:
+            add = {"integrate_per_synaptic_event": E}
     led.add("local_memory.weight_read", wb, weight_per_synaptic_event_multicast=reads)
-    led.add("local_memory.membrane_read", mb, membrane_per_neuron_step=steps)
-    led.add("local_memory.membrane_write", mb, membrane_per_neuron_step=steps)
-    if spiking:  # reset by subtraction: every neuron-step (paper) or only on a spike (hardware)
+    held = 0 if pool else steps  # neuron-steps of membrane state (a max-pool has none)
+    led.add("local_memory.membrane_read", mb, membrane_per_neuron_step=held)
+    led.add("local_memory.membrane_write", mb, membrane_per_neuron_step=held)
+    if spiking and not pool:  # the reset: every neuron-step (paper) or only on a spike (hardware)
         add["reset"] = steps if m["neuron_ops"] == "paper" else F
     led.add("pe_array.add", mb, **add)
-    led.add("pe_array.compare", mb, threshold_check_per_neuron_step=steps if spiking else 0)
+    if not pool:
+        led.add("pe_array.compare", mb, threshold_check_per_neuron_step=steps if spiking else 0)
+    if l.neuron is not None and l.neuron.leaks:  # LIF: the membrane decays every neuron-step
+        led.add("pe_array.leak", mb, leak_per_neuron_step=steps)
     _fold_traffic(led, spec, l, p, n * T, 1, n)
     led.add("dram.output_write", mb, readout_once_per_sample=0 if spiking else n * N)
-    return {"macs": macs, "synaptic_ops": E, "spikes_in": S, "spikes_out": F, "neuron_updates": steps}
+    return {"macs": macs, _OP_TOTAL.get(l.kind, "synaptic_ops"): E, "spikes_in": S, "spikes_out": F,
+            "neuron_updates": held}
 
 
 def _ann_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, p: Group, ab: int) -> dict:
     d, n, m = spec.data, st.samples, spec.mapping
     N, spiking, has_w = l.n_neurons, l.output == "spikes", l.n_weights > 0
     zs = m["zero_skipping"]
-    macs = st.ann_macs if zs else n * l.dense_macs
+    macs = st.ann_macs if zs else n * l.dense_ops
     in_bits = d.input_bits if st.analog_input else ab
     reads = _deliver(led, spec, "act_transfer", macs, st.ann_nonzero_inputs if zs else n * l.n_inputs,
-                     math.ceil(in_bits / spec["interconnect"].width_bits), p, "activation_operand", has_w)
+                     math.ceil(in_bits / spec["interconnect"].width_bits), p, "activation_operand", has_w,
+                     _edges(spec, l, st, p, "ann"))
     led.add("local_memory.weight_read", d.weight_bits, weight_per_mac_multicast=reads)
     if has_w:
         led.add("pe_array.mac", d.weight_bits, mac=macs)
-    else:  # average pooling: a fixed-weight sum
+    elif l.kind == "maxpool":  # each operand against its window's running max; no quantise
+        led.add("pe_array.compare", in_bits, max_compare=macs)
+    else:  # average pooling, a residual add: a fixed-weight sum
         led.add("pe_array.add", d.psum_bits, mac=macs)
-    hw = spiking and m["neuron_ops"] == "hardware"
-    led.add("pe_array.compare", d.psum_bits, quantise_per_neuron=n * N if hw else 0)
+    if l.has_neurons:
+        hw = spiking and m["neuron_ops"] == "hardware"
+        led.add("pe_array.compare", d.psum_bits, quantise_per_neuron=n * N if hw else 0)
     _fold_traffic(led, spec, l, p, n, ab, n)
     if st.analog_input:
         led.add("dram.input_read", d.input_bits, image_once_per_sample=n * l.n_inputs)
     if not spiking:
         led.add("dram.output_write", d.psum_bits, readout_once_per_sample=n * N)
-    return {"macs": macs, "neuron_updates": n * N}
+    return {_OP_TOTAL.get(l.kind, "macs"): macs, "neuron_updates": n * N if l.has_neurons else 0}
 
 
 def predict(spec, layers: list[LayerSpec], stats: list[LayerEventStats], T: int, mode: str,
@@ -132,10 +179,12 @@ def predict(spec, layers: list[LayerSpec], stats: list[LayerEventStats], T: int,
     ``component.action``, from geometry, T, the spec and the per-layer statistics (summed over
     the replayed samples). ``table`` prices the counts (pJ); ``ideal``: the model fits the
     chip in one fold and movements pay no distance."""
-    layers = checked_layers(spec, ARCHITECTURE, mode, layers, stats)
+    compute = checked_layers(spec, ARCHITECTURE, mode, layers, stats)
+    groups = place(spec, layers, mode, ideal)  # all layers: passthroughs tell it the graph
+    layers = compute
     ab = spec.data.ann_bits(trace_act_bits)
     out = []
-    for l, st, p in zip(layers, stats, place(spec, layers, mode, ideal)):
+    for l, st, p in zip(layers, stats, groups):
         led = TermLedger()
         work = _snn_layer(led, spec, l, st, p, T) if mode == "snn" else _ann_layer(led, spec, l, st, p, ab)
         out.append(finish_layer(l.name, led, work, spec, table, _residency(p)))

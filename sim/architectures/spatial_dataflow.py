@@ -3,7 +3,9 @@
 Each layer is placed on a group of PEs big enough to hold its weights (and, in SNN mode, its
 membrane potentials) in the PEs' local memories; operands (spikes or activations) stream from
 one group to the next over a simple interconnect; the layers form a pipeline whose throughput
-is set by the slowest stage. Every count and option is written out in
+is set by the slowest stage. The layers form a graph: a layer receives one stream of
+operands per input edge (an add's operands, each from its own source group) and a layer with
+several consumers sends its outputs to each. Every count and option is written out in
 docs/architectures/spatial_dataflow.md; this module implements exactly that text. Placement
 (PE groups, folds, hops) is the mapping policy shared with the closed form
 (sim.mapping.spatial_dataflow); counts come from the trace's real events (sim.workload); time
@@ -16,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import simpy
 
 from sim.arch.spec import ArchSpec
@@ -56,27 +59,36 @@ class SpatialDataflow(Simulator):
     # -- placement ----------------------------------------------------------------------
     def place(self, mode: str) -> list[Group]:
         """PE groups of the workload's layers in ``mode``, in layer order
-        (:func:`sim.mapping.spatial_dataflow.place`)."""
-        return place(self.spec, self.wl.layers, mode)
+        (:func:`sim.mapping.spatial_dataflow.place`, given the trace's layers: passthroughs
+        tell it the graph)."""
+        return place(self.spec, self.wl.trace.layers, mode)
 
     # -- counting -----------------------------------------------------------------------
     def _deliver(self, led: Ledger, l: LayerSpec, g: Group, action: str, per_synapse: int,
-                 per_input: int, words_each: int, w: Work) -> int:
+                 per_input: int, words_each: int, w: Work, edges=None) -> int:
         """Operand movements into the group: one per synapse (``per_synapse`` delivery) or one
-        multicast per input operand; returns the local weight reads the delivery implies."""
+        multicast per input operand; with ``per_hop`` each also pays its edge's hops − 1
+        (``edges``: per input edge, (per_synapse, per_input) of that edge; None for a layer
+        with one edge). Returns the local weight reads the delivery implies."""
         multicast = self.m["delivery"] == "multicast"
         transfers = (per_input if multicast else per_synapse) * words_each
         led.add(l.name, LINK, action, transfers, self.word)
         if self.m["per_hop"]:
-            led.add(l.name, LINK, "hop", transfers * (g.hops - 1), self.word)
+            if edges is None:
+                hops = transfers * (g.hops - 1)
+            else:
+                hops = sum(int(pi if multicast else ps) * words_each * (e.hops - 1)
+                           for (ps, pi), e in zip(edges, g.edges))
+            led.add(l.name, LINK, "hop", hops, self.word)
         w.words += transfers
         return per_synapse if multicast and l.n_weights else 0
 
     def _boundary(self, led: Ledger, l: LayerSpec, g: Group, bits: int, w: Work) -> None:
-        """Fold boundaries: outputs of a fold's last layer go to DRAM, and the next fold's first
-        layer reads its inputs back (``bits`` per value)."""
-        reads = l.n_inputs if (g.fold > 0 and g.fold_first) else 0
-        writes = l.n_neurons if (g.fold + 1 < g.folds and g.fold_last) else 0
+        """Fold boundaries: a layer with a consumer in a later fold writes its outputs to DRAM
+        once, and a layer reads back each input operand whose source ran in an earlier fold
+        (``bits`` per value)."""
+        reads = (l.n_inputs // l.n_operands) * sum(e.via_dram for e in g.edges)
+        writes = l.n_neurons if g.writes_out else 0
         led.add(l.name, DRAM, "boundary_read", reads, bits)
         led.add(l.name, DRAM, "boundary_write", writes, bits)
         w.dram_bits += (reads + writes) * bits
@@ -89,22 +101,27 @@ class SpatialDataflow(Simulator):
         w.dram_bits += n * self.d.weight_bits
         w.mem_bits += n * self.d.weight_bits
 
-    def count_ann(self, led: Ledger, l: LayerSpec, g: Group, ev: LayerEvents) -> Work:
+    def count_ann(self, led: Ledger, l: LayerSpec, g: Group, ev: LayerEvents, edges=None) -> Work:
+        """One sample of layer ``l`` in the ANN twin (``edges``: see :meth:`_deliver`)."""
         d, name, w = self.d, l.name, Work()
         zs = self.m["zero_skipping"]
         macs = ev.ann_macs if zs else ev.dense_macs
         in_bits = d.input_bits if ev.analog_input else self.act_bits
         reads = self._deliver(led, l, g, "act_transfer", macs, ev.ann_nnz_in if zs else l.n_inputs,
-                              math.ceil(in_bits / self.word), w)
+                              math.ceil(in_bits / self.word), w, edges)
         led.add(name, MEM, "weight_read", reads, d.weight_bits)
         w.mem_bits += reads * d.weight_bits
+        spiking = l.output == "spikes"
+        compares = 0
         if l.n_weights:
             led.add(name, PE, "mac", macs, d.weight_bits)
-        else:  # average pooling: a fixed-weight sum
+        elif l.kind == "maxpool":  # each operand against its window's running max; no quantise
+            led.add(name, PE, "compare", macs, in_bits)
+        else:  # average pooling, a residual add: a fixed-weight sum
             led.add(name, PE, "add", macs, d.psum_bits)
-        spiking = l.output == "spikes"
-        compares = l.n_neurons if spiking and self.m["neuron_ops"] == "hardware" else 0
-        led.add(name, PE, "compare", compares, d.psum_bits)  # clamp + quantise
+        if l.has_neurons:
+            compares = l.n_neurons if spiking and self.m["neuron_ops"] == "hardware" else 0
+            led.add(name, PE, "compare", compares, d.psum_bits)  # clamp + quantise
         w.ops += macs + compares
         self._weights(led, l, g.folds > 1, w)
         self._boundary(led, l, g, self.act_bits, w)
@@ -116,13 +133,17 @@ class SpatialDataflow(Simulator):
             w.dram_bits += l.n_neurons * d.psum_bits
         return w
 
-    def count_snn_step(self, led: Ledger, l: LayerSpec, g: Group, ev: LayerEvents, t: int) -> Work:
+    def count_snn_step(self, led: Ledger, l: LayerSpec, g: Group, ev: LayerEvents, t: int,
+                       edges=None) -> Work:
+        """Step ``t`` of one sample of layer ``l`` in the SNN (``edges``: see :meth:`_deliver`).
+        A neuron layer integrates its events into membranes and updates every neuron; a
+        max-pool is stateless: one 1-bit compare (the spike OR) per synaptic event."""
         d, name, w, T = self.d, l.name, Work(), self.wl.T
         N, E, F, S = l.n_neurons, int(ev.synops[t]), int(ev.out_spikes[t]), int(ev.in_spikes[t])
         mb, pb = d.membrane_bits, d.psum_bits
-        spiking = l.output == "spikes"
+        spiking, pool = l.output == "spikes", not l.has_neurons
         adds = 0
-        if ev.analog_input:
+        if ev.analog_input:  # never a max-pool: the trace format refuses one on the image
             # direct encoding: the constant input current is computed once, like the ANN's layer 1
             zs = self.m["zero_skipping"]
             macs = (ev.ann_macs if zs else ev.dense_macs) if t == 0 else 0
@@ -139,21 +160,31 @@ class SpatialDataflow(Simulator):
             adds += N
         else:
             words = 1 if self.m["delivery"] == "per_synapse" else math.ceil(address_bits(l.n_inputs) / self.word)
-            reads = self._deliver(led, l, g, "spike_transfer", E, S, words, w)
-            adds += E
+            reads = self._deliver(led, l, g, "spike_transfer", E, S, words, w, edges)
+            if pool:  # the spike OR: one compare per input spike and covering window
+                led.add(name, PE, "compare", E, 1)
+                w.ops += E
+            else:
+                adds += E
         led.add(name, MEM, "weight_read", reads, d.weight_bits)
         w.mem_bits += reads * d.weight_bits
         # every neuron's membrane is read and written back once per step (events accumulate
-        # into it in between, in the PE's accumulator)
-        led.add(name, MEM, "membrane_read", N, mb)
-        led.add(name, MEM, "membrane_write", N, mb)
-        w.mem_bits += 2 * N * mb
-        compares = N if spiking else 0
-        if spiking:  # reset by subtraction: ungated in the paper's accounting, else only on fire
+        # into it in between, in the PE's accumulator); a max-pool has none
+        Nm = 0 if pool else N
+        led.add(name, MEM, "membrane_read", Nm, mb)
+        led.add(name, MEM, "membrane_write", Nm, mb)
+        w.mem_bits += 2 * Nm * mb
+        fires = spiking and not pool
+        compares = N if fires else 0
+        if fires:  # the reset (any rule): ungated in the paper's accounting, else only on fire
             adds += N if self.m["neuron_ops"] == "paper" else F
         led.add(name, PE, "add", adds, mb)
-        led.add(name, PE, "compare", compares, mb)
+        if not pool:  # (a max-pool's compares are its 1-bit ORs)
+            led.add(name, PE, "compare", compares, mb)
         w.ops += adds + compares
+        if l.neuron is not None and l.neuron.leaks:  # LIF: the membrane decays once per step
+            led.add(name, PE, "leak", N, mb)
+            w.ops += N
         self._weights(led, l, g.folds > 1 and t == 0, w)
         self._boundary(led, l, g, 1, w)  # one bit per neuron per step
         out = N if (not spiking and t == T - 1) else 0
@@ -199,18 +230,49 @@ class _Session:
         self.work = new_totals(arch.wl.layers)
         self.txns: list[list[list[Txn]]] = []  # txns[sample][layer index] = one Txn per step
 
+    def _edges(self, events: SampleEvents, i: int, g: Group):
+        """Per input edge of compute layer i, its (per-synapse, per-input) operand counts — per
+        step in SNN mode ([T][edge]), per sample in ANN mode ([edge]) — when the hops of
+        several edges must be told apart (``per_hop``); None otherwise."""
+        a = self.arch
+        if len(g.edges) < 2 or not a.m["per_hop"]:
+            return None
+        wl, k = a.wl, len(g.edges)
+        n, fan = wl.operand_size(i), wl.fanout(g.layer)
+        if self.mode == "snn":
+            ptr, idx = events.input_spike_indices(i)
+            key = np.repeat(np.arange(wl.T), np.diff(ptr)) * k + idx // n
+            s = np.bincount(key, minlength=wl.T * k).reshape(wl.T, k)
+            e = np.bincount(key, weights=fan[idx], minlength=wl.T * k).astype(np.int64).reshape(wl.T, k)
+            return [list(zip(e[t], s[t])) for t in range(wl.T)]
+        if not a.m["zero_skipping"]:  # dense: every element of every operand
+            return [(wl.layers[i].dense_ops // k, n)] * k
+        nz = events.input_nonzero(i)
+        nnz = np.bincount(nz // n, minlength=k)
+        macs = np.bincount(nz // n, weights=fan[nz], minlength=k).astype(np.int64)
+        return list(zip(macs, nnz))
+
     def add(self, events: SampleEvents) -> None:
         a, led = self.arch, self.led
         per_layer = []
-        for l, ev in zip(a.wl.layers, events.layers):
+        for i, (l, ev) in enumerate(zip(a.wl.layers, events.layers)):
             g = self.by_layer[l.name]
+            edges = self._edges(events, i, g)
             if self.mode == "ann":
-                ws = [a.count_ann(led, l, g, ev)]
+                ws = [a.count_ann(led, l, g, ev, edges)]
             else:
-                ws = [a.count_snn_step(led, l, g, ev, t) for t in range(self.steps)]
+                ws = [a.count_snn_step(led, l, g, ev, t, None if edges is None else edges[t])
+                      for t in range(self.steps)]
             per_layer.append([Txn(a.stage_cycles(g, w), w.dram_bits) for w in ws])
         add_totals(self.work, a.wl.layers, events.layers, self.mode, a.wl.T, a.m["zero_skipping"])
         self.txns.append(per_layer)
+
+    def _stage_sources(self, ks) -> list[list[int]]:
+        """For a phase running compute layers ``ks`` (in order) as its stages: per stage, the
+        stages it waits for — its sources in the same phase (the network input and earlier
+        folds are already there)."""
+        local = {k: j for j, k in enumerate(ks)}
+        return [list(dict.fromkeys(local[s] for s in self.arch.wl.sources[k] if s in local)) for k in ks]
 
     def finish(self) -> RunResult:
         a, mode, txns, folds, groups, steps = self.arch, self.mode, self.txns, self.folds, self.groups, self.steps
@@ -225,15 +287,17 @@ class _Session:
         stalls, interval = 0, None
         if len(folds) == 1:  # all samples stream through one pipeline
             stages = [[txn for smp in txns for txn in smp[k]] for k in range(len(layers))]
-            phases = [(list(layers), run_phase(env, dram, stages, a.m["stage_buffer"]))]
+            phases = [(list(layers), run_phase(env, dram, stages, a.m["stage_buffer"],
+                                               self._stage_sources(range(len(layers)))))]
             interval = steady_interval(phases[0][1].done[-1], steps)
         else:  # folds take turns on the chip, sample by sample
             phases = []
             for smp in txns:
                 for fold in folds.values():
-                    ls = [layers[index[g.layer]] for g in fold]
-                    phases.append((ls, run_phase(env, dram, [smp[index[l.name]] for l in ls],
-                                                 a.m["stage_buffer"])))
+                    ks = [index[g.layer] for g in fold]
+                    phases.append(([layers[k] for k in ks],
+                                   run_phase(env, dram, [smp[k] for k in ks], a.m["stage_buffer"],
+                                             self._stage_sources(ks))))
         for ls, ph in phases:
             for k, l in enumerate(ls):
                 attributed[l.name] += ph.attributed[k]

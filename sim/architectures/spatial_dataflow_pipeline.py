@@ -2,12 +2,14 @@
 
 Each layer is a stage (its own PE group). A stage processes its transactions in order — one
 per time step of each sample in SNN mode, one per sample in ANN mode — and transaction k of
-a stage starts only when transaction k of the previous stage has finished (its spikes or
-activations have arrived) and the stage itself is free. Between consecutive stages sits an
-output buffer of ``buffer`` transactions; a stage whose successor's buffer is full waits
-(back-pressure). Off-chip traffic of a transaction (the input image, a fold boundary) holds
-the one DRAM channel first, so stages contend for it. The steady-state throughput is set by
-the slowest stage; this module measures it rather than assuming it.
+a stage starts only when transaction k of every one of its source stages has finished (their
+spikes or activations have arrived: a chain's previous stage, every operand of a residual
+add) and the stage itself is free. On every edge between two stages sits a buffer of
+``buffer`` transactions; a stage waits while the buffer towards any of its consumers is full
+(back-pressure). Every stage takes its transactions in the same order, so a layer graph (a
+DAG) cannot deadlock on full buffers. Off-chip traffic of a transaction (the input image, a
+fold boundary) holds the one DRAM channel first, so stages contend for it. The steady-state
+throughput is set by the slowest stage; this module measures it rather than assuming it.
 """
 
 from __future__ import annotations
@@ -46,16 +48,27 @@ class PhaseResult:
     attributed: list[int] = field(default_factory=list)
 
 
-def run_phase(env: simpy.Environment, dram: Dram, stages: list[list[Txn]], buffer: int) -> PhaseResult:
-    """Run the stages' transactions through a linear pipeline; returns its timing.
+def run_phase(env: simpy.Environment, dram: Dram, stages: list[list[Txn]], buffer: int,
+              sources: list[list[int]] | None = None) -> PhaseResult:
+    """Run the stages' transactions through the pipeline; returns its timing.
 
-    Every stage must hold the same number of transactions (transaction k of each stage
-    belongs to the same sample and time step)."""
+    ``sources[s]``: the stages (indices, all before s) whose transaction k stage s waits for
+    before its own; None: a linear pipeline (each stage waits for the one before). Every
+    stage must hold the same number of transactions (transaction k of each stage belongs to
+    the same sample and time step)."""
     n = len(stages[0])
     if any(len(s) != n for s in stages):
         raise ValueError("every stage needs the same number of transactions")
+    if sources is None:
+        sources = [[s - 1] if s else [] for s in range(len(stages))]
     start = env.now
-    inboxes = [simpy.Store(env, capacity=buffer) for _ in stages]
+    # one buffer per edge: inbox[(src, dst)]; a stage puts each finished transaction into the
+    # buffer of every consumer
+    inbox = {(a, s): simpy.Store(env, capacity=buffer) for s, srcs in enumerate(sources) for a in srcs}
+    consumers: list[list[int]] = [[] for _ in stages]
+    for s, srcs in enumerate(sources):
+        for a in srcs:
+            consumers[a].append(s)
     done = [[0] * n for _ in stages]
     busy = [0] * len(stages)
     stall = [0] * len(stages)
@@ -64,8 +77,8 @@ def run_phase(env: simpy.Environment, dram: Dram, stages: list[list[Txn]], buffe
     def stage(s: int):
         for k in range(n):
             t0 = env.now
-            if s > 0:
-                yield inboxes[s].get()
+            for a in sources[s]:
+                yield inbox[(a, s)].get()
             stall[s] += env.now - t0
             txn = stages[s][k]
             t1 = env.now
@@ -76,10 +89,10 @@ def run_phase(env: simpy.Environment, dram: Dram, stages: list[list[Txn]], buffe
             busy[s] += env.now - t1
             done[s][k] = env.now
             order.append((env.now, s))
-            if s + 1 < len(stages):
-                t2 = env.now
-                yield inboxes[s + 1].put(k)
-                stall[s] += env.now - t2
+            t2 = env.now
+            for c in consumers[s]:
+                yield inbox[(s, c)].put(k)
+            stall[s] += env.now - t2
 
     procs = [env.process(stage(s)) for s in range(len(stages))]
     env.run(until=env.all_of(procs))
