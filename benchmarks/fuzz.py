@@ -158,6 +158,10 @@ class Context:
         shutil.copyfile(REPO / "traces" / TINY.name, TINY)
         shutil.copyfile(REPO / "traces" / DIGITS.name, DIGITS)
         self.traces = {"tiny": TINY, "digits": DIGITS}
+        for name, bundled in (("resnet", "tiny_resnet_T4.h5"), ("resnet_lif", "tiny_resnet_lif_T4.h5")):
+            if (REPO / "traces" / bundled).is_file():   # format-3 graphs (residual adds, max-pool, LIF)
+                shutil.copyfile(REPO / "traces" / bundled, self.base / bundled)
+                self.traces[name] = self.base / bundled
         # Traces written by the current writer (format version 2 when it writes checksums):
         # optional, so that a writer in mid-change does not stop the fuzzer.
         for name, write in (("pad", write_pad_trace), ("tiny2", write_tiny2_trace)):
@@ -189,7 +193,7 @@ class Context:
             order.append("sweep")
         for key in order:
             res = self.runner.run_one(jobs[key], self.base / f"{key.replace(':', '_')}", timeout=120)
-            optional = key.split(":")[-1] in ("pad", "tiny2")
+            optional = key.split(":")[-1] in ("pad", "tiny2", "resnet", "resnet_lif")
             if res.rc != 0 and optional:
                 self.notes.append(f"base trace {key.split(':')[-1]} fails its baseline ({_first_line(res.stderr)}); left out")
                 self.traces.pop(key.split(":")[-1], None)
@@ -210,8 +214,10 @@ class Context:
             argv, self.base / "refresh" / key.replace(":", "_"), timeout=120)
         if res.rc == 0:
             with contextlib.suppress(Exception):
-                self.baselines[key] = normalise(json.loads(Path(argv[argv.index("--json") + 1]).read_text()))
-                self.notes.append(f"baseline {key} recomputed during the run (the code changed)")
+                fresh = normalise(json.loads(Path(argv[argv.index("--json") + 1]).read_text()))
+                if first_difference(fresh, self.baselines[key]):   # only then did the code change
+                    self.notes.append(f"baseline {key} recomputed during the run (the code changed)")
+                self.baselines[key] = fresh
         return self.baselines[key]
 
 
@@ -325,7 +331,8 @@ ROOT_ATTRS = {  # name -> type, per docs/trace-format.md
 LAYER_ATTRS = {
     "name": "str", "index": "int", "kind": "enum", "input_shape": "shape", "output_shape": "shape",
     "kernel": "ints", "stride": "ints", "padding": "ints", "groups": "int", "output": "enum",
-    "act_scale": "float", "has_bias": "bool", "inputs": "json", "dilation": "ints", "neuron": "json",
+    "act_scale": "float", "has_bias": "bool", "input_from": "str", "inputs": "json", "dilation": "ints",
+    "neuron": "json",
 }
 OPTIONAL_ROOT = ("description",)
 FREE_TEXT = ("model", "dataset", "recorder", "description")
@@ -438,6 +445,8 @@ def structured_trace_mutation(rng: random.Random, path: Path, base: str) -> tupl
     n = int(lay["attrs"]["n_samples"])
     ops = ["attr-delete", "attr-rename", "attr-type", "attr-value", "neuron-json", "layer-names",
            "ds-delete", "ds-rename", "ds-dtype", "ds-shape", "ds-values", "link", "extra", "control"]
+    if any("inputs" in l["attrs"] for l in layers):   # a format-3 graph
+        ops += ["graph-inputs", "graph-inputs"]
     mclass = pick(rng, ops)
     with h5py.File(path, "r+") as f:
 
@@ -457,7 +466,8 @@ def structured_trace_mutation(rng: random.Random, path: Path, base: str) -> tupl
             if rng.random() < 0.4:
                 return "", f, pick(rng, [a for a in ROOT_ATTRS if a in f.attrs]), ROOT_ATTRS
             l = pick(rng, layers)
-            return l["group"], f[l["group"]], pick(rng, list(LAYER_ATTRS)), LAYER_ATTRS
+            g = f[l["group"]]   # format 2 layers name input_from, format 3 layers inputs/dilation/neuron
+            return l["group"], g, pick(rng, [a for a in LAYER_ATTRS if a in g.attrs]), LAYER_ATTRS
 
         if mclass == "attr-delete":
             where, obj, key, table = attr_target()
@@ -488,7 +498,11 @@ def structured_trace_mutation(rng: random.Random, path: Path, base: str) -> tupl
             return mclass, f"{scope}.{key}:{what}", f"{where or '/'}:{key} = {_short_repr(value)} (was {_short_repr(old)})", expect
 
         if mclass == "neuron-json":
-            good = json.loads(f.attrs["neuron"])
+            # format 3: the root's default or one layer's own model
+            owners = [("", f)] + [(l["group"], f[l["group"]]) for l in layers
+                                  if str(l["attrs"].get("neuron", "null")) not in ("null", "b'null'")]
+            where, obj = pick(rng, owners)
+            good = json.loads(obj.attrs["neuron"])
             choices = {
                 "type-unknown": {**good, "type": pick(rng, ["LIF", "Izhikevich", "", "if"])},
                 "threshold-nan": None, "threshold-neg": {**good, "threshold": -1.0},
@@ -503,8 +517,51 @@ def structured_trace_mutation(rng: random.Random, path: Path, base: str) -> tupl
                     "null": "null", "list": "[1, 2]", "not-json": "{type: IF", "empty": ""}.get(which)
             if text is None:
                 text = json.dumps(choices[which])
-            f.attrs["neuron"] = text
-            return mclass, f"neuron:{which}", f"/:neuron = {text!r}", "invalid"
+            obj.attrs["neuron"] = text
+            same = which == "type-unknown" and json.loads(text) == good   # LIF written over LIF
+            return mclass, f"neuron:{which}", f"{where or '/'}:neuron = {text!r}", "either" if same else "invalid"
+
+        if mclass == "graph-inputs":
+            graph = [l for l in layers if "inputs" in l["attrs"]]
+            l = pick(rng, graph)
+            names = [x["attrs"]["name"] for x in layers]
+            me = l["attrs"]["name"]
+            i = names.index(me)
+            cur = json.loads(l["attrs"]["inputs"])
+            adds = [x for x in graph if x["attrs"]["kind"] == "add"]
+            which = pick(rng, ["later", "unknown", "self", "empty", "not-list", "duplicate", "add-one", "add-swap",
+                               "rewire"])
+            if which in ("duplicate", "add-one", "add-swap") and adds:
+                l = pick(rng, adds)
+                me, cur = l["attrs"]["name"], json.loads(l["attrs"]["inputs"])
+                i = names.index(me)
+            expect = "invalid"
+            if which == "later" and i + 1 < len(names):
+                new = [pick(rng, names[i + 1:])]
+            elif which == "self":
+                new = [me]
+            elif which == "empty":
+                new = []
+            elif which == "not-list":
+                new = cur[0]
+            elif which == "duplicate":
+                new = [cur[0], cur[0]]
+            elif which == "add-one" and len(cur) > 1:
+                new = cur[:1]
+                expect = "invalid" if l["attrs"]["kind"] == "add" else "either"
+            elif which == "add-swap":
+                new = list(reversed(cur))   # an add's operand order changes no count of the graph
+                expect = "either"
+            elif which == "rewire":
+                new = [pick(rng, ["input", *names[:i]])]   # valid when the shape matches and nothing dangles
+                expect = "either"
+            else:
+                which, new = "unknown", ["ghost"]
+            l_obj = f[l["group"]]
+            l_obj.attrs["inputs"] = json.dumps(new)
+            if new == cur:
+                expect = "either"
+            return mclass, f"graph-inputs:{which}", f"{l['group']}:inputs = {json.dumps(new)} (was {cur})", expect
 
         if mclass == "layer-names":
             names = [x.decode() if isinstance(x, bytes) else str(x) for x in f.attrs["layer_names"]]
@@ -913,7 +970,8 @@ def _attr_mutation(rng, mclass, key, typ, old, T, n, in_layer, lay):
 
 
 def gen_traces(rng: random.Random, case: Case, ctx: Context) -> None:
-    base = pick(rng, [t for t in ("tiny", "tiny", "digits", "pad", "tiny2", "tiny2") if t in ctx.traces])
+    base = pick(rng, [t for t in ("tiny", "tiny", "digits", "pad", "tiny2", "tiny2", "resnet", "resnet", "resnet_lif")
+                      if t in ctx.traces])
     src = ctx.traces[base]
     dst = case.dir / f"{base}.h5"
     if rng.random() < 0.45:

@@ -170,6 +170,8 @@ class SampleEvents:
         if wl.analog[i]:
             return self.nonzero_input(wl.layers[i].n_inputs)
         n = wl.operand_size(i)
+        if len(wl.sources[i]) == 1:
+            return self.nonzero_levels(self._source_name(wl.sources[i][0]))
         return self._once(("in_nz", i), lambda: np.concatenate(
             [self.nonzero_levels(self._source_name(s)) + k * n for k, s in enumerate(wl.sources[i])]).astype(np.int64))
 

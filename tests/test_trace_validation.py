@@ -123,30 +123,42 @@ def _expected_output(kind, in_shape, attrs, weight_shape):
         return (math.prod(in_shape),)
     if kind == "linear":
         return (weight_shape[0],) if weight_shape else tuple(attrs["output_shape"])
+    if kind == "add":
+        return tuple(in_shape)
     (kh, kw), (sh, sw), (ph, pw) = attrs["kernel"], attrs["stride"], attrs["padding"]
+    dy, dx = attrs["dilation"] if "dilation" in attrs and len(attrs["dilation"]) else (1, 1)
     c, h, w = in_shape
-    channels = c if kind == "avgpool" else (weight_shape[0] if weight_shape else int(attrs["output_shape"][0]))
-    return (channels, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1)
+    channels = c if kind in ("avgpool", "maxpool") else (weight_shape[0] if weight_shape else int(attrs["output_shape"][0]))
+    return (channels, (h + 2 * ph - dy * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dx * (kw - 1) - 1) // sw + 1)
 
 
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_trace_is_valid(name):
     """Every bundled trace satisfies the format, checked here with plain h5py, numpy and
-    hashlib rather than with the reader: the shapes chain and match the geometry, spikes have
-    no padding bits set, every neuron's spike count over T equals its level (twin_levels =
-    spike_counts), levels lie in 0..T, floats are finite, weights fit weight_bits, and every
+    hashlib rather than with the reader: the shapes chain (format 3: every input an earlier
+    layer of the layer's input shape) and match the geometry, spikes have no padding bits set,
+    every neuron's spike count over T equals its level (twin_levels = spike_counts; none stored
+    when derived), levels lie in 0..T, floats are finite, weights fit weight_bits, and every
     stored SHA-256 is the digest of its row; then the reader's own full validation agrees."""
     path = REPO / "traces" / name
     with h5py.File(path, "r") as f:
         a = f.attrs
-        assert a["format"] == "snn-energy-trace" and a["format_version"] == 2
-        assert a["twin_levels"] == "spike_counts"
+        version = int(a["format_version"])
+        assert a["format"] == "snn-energy-trace" and version in (2, 3)
+        assert a["twin_levels"] in (("spike_counts", "derived") if version == 3 else ("spike_counts",))
         T, n, wbits = int(a["T"]), int(a["n_samples"]), int(a["weight_bits"])
         shape = tuple(int(x) for x in a["input_shape"])
+        shapes = {"input": shape}
         assert f["input"].dtype == np.float32 and np.isfinite(f["input"][()]).all()
         for i, lname in enumerate(x.decode() if isinstance(x, bytes) else x for x in a["layer_names"]):
             g = f["layers"][f"{i:03d}_{lname}"]
             kind, out = g.attrs["kind"], tuple(int(x) for x in g.attrs["output_shape"])
+            if version == 3:
+                inputs = json.loads(g.attrs["inputs"])
+                assert inputs and all(src in shapes for src in inputs), lname   # earlier layers: acyclic
+                assert len(inputs) >= 2 if kind == "add" else len(inputs) == 1, lname
+                shape = shapes[inputs[0]]
+                assert all(shapes[src] == shape for src in inputs), lname
             assert tuple(int(x) for x in g.attrs["input_shape"]) == shape, lname
             wshape = g["weight"].shape if "weight" in g else None
             assert out == _expected_output(kind, shape, g.attrs, wshape), lname
@@ -160,12 +172,15 @@ def test_bundled_trace_is_valid(name):
                 assert packed.shape == (n, T, -(-neurons // 8)) and packed.dtype == np.uint8
                 bits = np.unpackbits(packed, axis=2, bitorder="little")
                 assert not bits[:, :, neurons:].any(), f"{lname}: padding bits set"
-                levels = g["activations"][()].reshape(n, neurons)
-                assert levels.max() <= T
-                assert np.array_equal(bits[:, :, :neurons].sum(axis=1), levels), f"{lname}: count != level"
+                if a["twin_levels"] == "derived":
+                    assert "activations" not in g, lname
+                else:
+                    levels = g["activations"][()].reshape(n, neurons)
+                    assert levels.max() <= T
+                    assert np.array_equal(bits[:, :, :neurons].sum(axis=1), levels), f"{lname}: count != level"
             elif g.attrs["output"] == "potential":
                 assert np.isfinite(g["potential"][()]).all() and np.isfinite(g["ann_output"][()]).all()
-            shape = out
+            shape = shapes[lname] = out
 
         def digests_match(name_, obj):
             if isinstance(obj, h5py.Dataset):

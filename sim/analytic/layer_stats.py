@@ -196,11 +196,12 @@ def expected_event_stats(layers: list[LayerSpec], T: int, rate: float | dict[str
     """Expected S, E, F, nnz, M (floats) when every spiking layer fires at ``rate`` spikes
     per neuron per step (one value or one per layer name) and its ANN twin's output has
     non-zero fraction ``density`` (default: the Binomial(T, rate) density). The analog
-    image has non-zero fraction ``input_density``. Expectations are exact for any spike
-    distribution with those means: every statistic is linear in the spike indicators.
-    A max-pool is not drawn: its spikes are the OR of its window's (sim/trace/synthetic.py),
-    so its expected spikes and density are those of the OR of independent synthetic neurons
-    (exact for the synthetic traces). ``per_element`` holds the expectation per element
+    image has non-zero fraction ``input_density``. Without a max-pool, expectations are exact
+    for any spike distribution with those means (every statistic is linear in the spike
+    indicators) and affine in ``rate``. A max-pool is not drawn: its spikes are the OR of its
+    window's (sim/trace/synthetic.py), so its expected spikes and density — and what its
+    consumers receive — are those of the OR of independent synthetic neurons: exact for the
+    synthetic traces, and not affine in ``rate``. Its input must be a drawn layer. ``per_element`` holds the expectation per element
     (the neuromorphic form). Layers form a graph as in a trace (``inputs``; a chain if empty)."""
     from sim.trace.schema import NeuronModel, with_graph
 

@@ -17,9 +17,11 @@ from torch import nn
 
 from sim.record.quant import THRESHOLD, QuantAct
 from sim.trace.schema import LayerSpec
-from sim.trace.shapes import MODEL_SHAPES, model_layers
+from sim.trace.shapes import GRAPH_MODELS, MODEL_SHAPES, model_layers
 
-MODEL_NAMES = tuple(sorted(MODEL_SHAPES))
+#: The chain shapes this converter trains and records (the graph shapes of sim.trace.shapes,
+#: ResNets, are synthetic-only until users' own models are recorded).
+MODEL_NAMES = tuple(sorted(m for m in MODEL_SHAPES if m not in GRAPH_MODELS))
 
 
 class Block(nn.Module):

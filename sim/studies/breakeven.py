@@ -10,9 +10,12 @@ then interpolates linearly inside the bracket (regula falsi) until the bracket i
 ``tol``. The SNN is cheaper below the root's rate, i.e. above the sparsity s* = 1 − r*.
 
 Closed forms beside it: the paper's v1 s*(T) (memory_hierarchy, spatial_dataflow) and the
-per-architecture closed form's root, exact in expectation: E_SNN is affine in r and E_ANN
-affine in the density (:func:`sim.analytic.layer_stats.expected_event_stats`), so four
-predictions give both lines and the root is solved numerically.
+per-architecture closed form's root, exact in expectation. Without a max-pool, E_SNN is
+affine in r and E_ANN affine in the density (:func:`sim.analytic.layer_stats.expected_event_stats`),
+so four predictions give both lines and the root is solved numerically. A max-pool's output
+(the OR of its window) is not linear in r, nor is what its consumers receive: for such a model
+the closed form is evaluated at every rate the root search asks for (a coarser grid, then
+bisection), each an exact expectation.
 """
 
 from __future__ import annotations
@@ -88,10 +91,49 @@ def closed_form_lines(spec, layers, T: int, table) -> dict:
             "ann_fixed_pj": e[("ann", 0.0)], "ann_per_density_pj": e[("ann", 1.0)] - e[("ann", 0.0)]}
 
 
-def closed_form_break_even(lines: dict, T: int, rho: float | None = None) -> dict:
+#: Rates on which a non-linear (max-pool) closed form is scanned before bisection.
+EXACT_GRID = 101
+
+
+def is_linear_in_rate(layers) -> bool:
+    """The expected statistics are affine in the spike rate: no max-pool (its OR is not)."""
+    return not any(l.kind == "maxpool" for l in layers)
+
+
+def closed_form_curve(spec, layers, T: int, table):
+    """``energy(r, rho)`` -> (E_SNN, E_ANN) pJ per sample from the per-architecture closed form
+    at spike rate r (ANN density: the synthetic traces' when ``rho`` is None, else ``rho``),
+    evaluated exactly at each call and cached: for models whose energy is not affine in r."""
+    from sim.arch.registry import arch_kind
+    from sim.analytic.layer_stats import expected_event_stats
+    from sim.trace import qt_activation_bits
+
+    cf, bits = arch_kind(spec.architecture).closed_form_module(), qt_activation_bits(T)
+    cache: dict = {}
+
+    def energy(r: float, rho: float | None = None) -> tuple[float, float]:
+        key = (float(r), rho)
+        if key not in cache:
+            snn = cf.predict(spec, layers, expected_event_stats(layers, T, rate=float(r)), T, "snn", bits, table)
+            ann = cf.predict(spec, layers, expected_event_stats(layers, T, rate=float(r), density=rho), T, "ann",
+                             bits, table)
+            cache[key] = (snn.energy_pj, ann.energy_pj)
+        return cache[key]
+    return energy
+
+
+def closed_form_break_even(lines: dict, T: int, rho: float | None = None, exact=None) -> dict:
     """Root of the closed form's E_SNN(r) − E_ANN: the ANN twin's density is the synthetic
     traces' 1 − (1 − r)^T, or with ``rho`` a fixed density (the v1 model's assumption: the
-    ANN's cost does not move with the SNN's sparsity)."""
+    ANN's cost does not move with the SNN's sparsity). ``exact``: a :func:`closed_form_curve`
+    to evaluate instead of the lines (a model with a max-pool)."""
+    if exact is not None:
+        def g(r):
+            return np.array([np.subtract(*exact(float(x), rho)) for x in np.atleast_1d(r)])
+        grid = np.linspace(0.0, 1.0, EXACT_GRID)
+        return {**classify(g, grid), "rate_of_smallest_gap": float(grid[np.argmin(g(grid))]), "lines": lines,
+                "evaluated": "exactly at every rate (the model has a max-pool: energy is not affine in the rate)"}
+
     def g(r):
         dens = (1.0 - (1.0 - r) ** T) if rho is None else rho
         return (lines["snn_fixed_pj"] + lines["snn_per_rate_pj"] * r - lines["ann_fixed_pj"]
@@ -232,7 +274,8 @@ def run_breakeven(Ts: list[int], arch: str = "all", model: str = "vgg16", sample
             sim = SimulatedEnergies(model, T, specs, table, samples, seed, Path(tmp), progress)
             for spec in specs:
                 lines = closed_form_lines(spec, layers, T, table)
-                cf = closed_form_break_even(lines, T)
+                exact = None if is_linear_in_rate(layers) else closed_form_curve(spec, layers, T, table)
+                cf = closed_form_break_even(lines, T, exact=exact)
                 row = {"T": T, "closed_form": cf,
                        "simulated": simulated_break_even(sim, spec.name, cf, tol)}
                 if c is not None and spec.architecture in v1.ARCHITECTURES:
@@ -241,7 +284,7 @@ def run_breakeven(Ts: list[int], arch: str = "all", model: str = "vgg16", sample
                     row["paper_v1"] = {"kind": kind, "s_star": None if kind == "none" else max(0.0, be.s_star),
                                        "s_star_unbounded": be.s_star}
                 if c is not None:
-                    fixed = closed_form_break_even(lines, T, c.rho)
+                    fixed = closed_form_break_even(lines, T, c.rho, exact=exact)
                     row["closed_form_fixed_rho"] = {**{k: v for k, v in fixed.items() if k != "lines"},
                                                     "rho": c.rho}
                 doc["architectures"][spec.name].append(row)
