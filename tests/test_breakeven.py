@@ -251,3 +251,29 @@ def test_cli_prints_simulated_and_closed_form_side_by_side_for_all_architectures
 def test_bad_input_exits_2(args, capsys):
     assert main(["breakeven", "--quiet", *args]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_a_max_pool_model_is_solved_on_its_exact_closed_form_not_on_lines():
+    """tiny_resnet's max-pool makes E_SNN non-affine in the rate: the closed form's root is
+    found on predictions at each rate, it is a sign change of that exact g, and the lines
+    through rates 0 and 1 would put it elsewhere."""
+    from sim.arch.energy import load_energy_table
+    from sim.arch.spec import load_arch_spec
+    from sim.studies.breakeven import closed_form_curve, closed_form_lines, is_linear_in_rate
+    from sim.trace.shapes import model_layers
+
+    T = 2
+    layers, _ = model_layers("tiny_resnet", T)
+    assert not is_linear_in_rate(layers) and is_linear_in_rate(model_layers("resnet18", T)[0])
+    spec, table = load_arch_spec("neuromorphic"), load_energy_table("paper_v1_45nm")
+    exact = closed_form_curve(spec, layers, T, table)
+    lines = closed_form_lines(spec, layers, T, table)
+    be = closed_form_break_even(lines, T, exact=exact)
+    assert "exactly" in be["evaluated"]
+    snn_mid, _ = exact(0.5)
+    assert snn_mid != pytest.approx(lines["snn_fixed_pj"] + 0.5 * lines["snn_per_rate_pj"], rel=1e-6)
+    assert be["kind"] == "crossing"   # at T = 2 neuromorphic crosses (0.37; the lines say 0.60)
+    r = be["rate"]
+    lo, hi = np.subtract(*exact(r - 1e-6)), np.subtract(*exact(r + 1e-6))
+    assert lo < 0 <= hi
+    assert abs(closed_form_break_even(lines, T)["rate"] - r) > 0.1

@@ -206,3 +206,26 @@ def test_lif_costs_exactly_its_leaks_more_than_the_same_spikes_declared_if(if_an
                       for layer in lif["layers"] for k, n in layer["counts"].items() if k.endswith(".leak"))
         assert leak_pj > 0
         assert lif["energy_pj"]["total"] - base["energy_pj"]["total"] == pytest.approx(leak_pj, rel=1e-9), key
+
+
+@pytest.mark.parametrize("model", ["resnet18", "sew_resnet"])
+def test_validate_ideal_is_exact_on_a_synthetic_resnet_on_every_architecture(tmp_path, model):
+    """The CIFAR ResNet-18 (IF) and SEW-ResNet (max-pool, LIF, SNN-only), T = 2, one sample:
+    every counted term of every architecture equals the ideal closed form, in both modes."""
+    trace, out = tmp_path / f"{model}.h5", tmp_path / "v.json"
+    jobs = [["synth", "--model", model, "--T", "2", "--rate", "0.1", "--samples", "1", "--out", trace],
+            ["validate", trace, "--arch", "all", "--ideal", "--quiet", "--json", out]]
+    runs = run_cli_batch(jobs[:1], tmp_path / "s") + run_cli_batch(jobs[1:], tmp_path / "v", timeout=240)
+    assert runs[0].returncode == 0, runs[0].stderr
+    assert runs[1].returncode == 0, runs[1].stderr
+    doc = json.loads(out.read_text())
+    runs_ = doc["runs"]
+    assert {(r["architecture"], r["mode"]) for r in runs_} == {
+        (a, m) for a in ("memory_hierarchy", "neuromorphic", "spatial_dataflow") for m in ("snn", "ann")}
+    assert doc["ok"] is True
+    for r in runs_:
+        s = r["summary"]
+        assert r["agree"] and s["terms"] > 100 and s["exact"] == s["terms"], (r["architecture"], r["mode"], s)
+        assert all(t["counted"] == t["predicted"] for t in r["terms"])
+        if r["mode"] == "snn" and model == "sew_resnet":   # LIF: the leaks are terms too
+            assert any(t["term"].endswith(".leak") and t["counted"] > 0 for t in r["terms"])
