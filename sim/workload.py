@@ -36,7 +36,9 @@ class LayerEvents:
     ANN twin: ``ann_nnz_in`` non-zero input activations and ``ann_macs`` the synapse
     operations left when zeros are skipped (MACs, or an add's adds, a max-pool's compares:
     ``LayerSpec.op``); ``dense_macs`` the same without skipping (``LayerSpec.dense_ops``).
-    An add's input is its operands concatenated in ``inputs`` order.
+    An add's input is its operands concatenated in ``inputs`` order. ``network_spikes[t]``:
+    the part of ``in_spikes[t]`` that is the network's stored input spikes (rate or event
+    encoding; zeros for a layer that does not read them), which must first come on chip.
     """
 
     in_spikes: np.ndarray
@@ -46,6 +48,7 @@ class LayerEvents:
     ann_macs: int
     dense_macs: int
     analog_input: bool
+    network_spikes: np.ndarray | None = None
 
 
 def layer_totals(layer: LayerSpec, ev: LayerEvents, mode: str, T: int, zero_skipping: bool) -> dict[str, int]:
@@ -180,6 +183,7 @@ class SampleEvents:
         out: list[LayerEvents] = []
         for i, layer in enumerate(wl.layers):
             fan = wl.fanout(layer.name)
+            network = np.zeros(T, dtype=np.int64)
             if wl.analog[i]:  # direct encoding: the analog input drives the layer every step
                 nnz, macs, _ = ann_input_counts(self.analog_input(layer.n_inputs), fan)
                 in_spikes = np.zeros(T, dtype=np.int64)
@@ -194,6 +198,8 @@ class SampleEvents:
                     name = self._source_name(src)
                     s_t, e_t = spike_event_counts(self.packed_spikes(name), n, f)
                     in_spikes += s_t
+                    if src is None:  # the network's stored input spikes
+                        network += s_t
                     synops += e_t
                     a, m, _ = ann_input_counts(self.levels(name), f)
                     nnz += a
@@ -203,7 +209,7 @@ class SampleEvents:
             else:
                 fired = np.zeros(T, dtype=np.int64)
             out.append(LayerEvents(in_spikes, synops, fired, int(nnz), int(macs), int(layer.dense_ops),
-                                   bool(wl.analog[i])))
+                                   bool(wl.analog[i]), network))
         return out
 
 
@@ -244,6 +250,14 @@ class Workload:
         """Elements of one input operand of compute layer i (its whole input but for an add)."""
         layer = self.layers[i]
         return layer.n_inputs // layer.n_operands
+
+    def network_input_elements(self, i: int) -> int:
+        """Elements of compute layer i's input that are the network's stored input spikes
+        (rate or event encoding): one operand's size per operand that is the input; 0 under
+        direct encoding (the analog input is not an event) and for layers that do not read it."""
+        if not self.trace.meta.spike_input:
+            return 0
+        return self.operand_size(i) * self.sources[i].count(None)
 
     def fanout(self, name: str) -> np.ndarray:
         """Synapses leaving each input element of layer ``name`` (int64, flat)."""

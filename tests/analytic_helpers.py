@@ -95,3 +95,54 @@ def assert_matches_report(pred, report):
         assert p.energy_pj == pytest.approx(r["energy_pj"], rel=1e-12, abs=1e-9), p.name
     assert pred.counts() == report["counts"]
     assert pred.energy_pj == pytest.approx(report["energy_pj"]["total"], rel=1e-12)
+
+
+# --- traces whose input is stored spikes (rate or event encoding) ----------------------------
+def write_spike_input_traces(directory) -> dict[str, Path]:
+    """Small traces whose first layers read the network's stored input spikes: tiny_resnet
+    event-encoded, tiny (a chain) rate-encoded, and a graph in which a conv and an add both
+    read the input (``input_add``, LIF, derived twin). Names -> paths."""
+    from sim.trace.schema import NeuronModel
+    from sim.trace.shapes import model_layers
+    from sim.trace.synthetic import write_synthetic_trace
+
+    directory = Path(directory)
+    out = {}
+    for model, encoding in (("tiny_resnet", "events"), ("tiny", "rate")):
+        layers, shape = model_layers(model, 4)
+        out[model] = directory / f"{model}_{encoding}.h5"
+        write_synthetic_trace(out[model], layers, shape, model=model, T=4, n_samples=2, rate=0.2, seed=3,
+                              with_weights=False, encoding=encoding)
+    T, n = 3, 2
+    rng = np.random.default_rng(5)
+    layers = [LayerSpec("conv1", "conv2d", (2, 4, 4), (2, 4, 4), (3, 3), (1, 1), (1, 1), inputs=("input",)),
+              LayerSpec("add1", "add", (2, 4, 4), (2, 4, 4), inputs=("conv1", "input")),
+              LayerSpec("pool", "maxpool", (2, 4, 4), (2, 2, 2), (2, 2), (2, 2), (0, 0), inputs=("add1",)),
+              LayerSpec("flatten", "flatten", (2, 2, 2), (8,), output="passthrough", inputs=("pool",)),
+              LayerSpec("fc", "linear", (8,), (3,), output="potential", inputs=("flatten",))]
+    meta = TraceMeta(model="input_add", dataset="synthetic", T=T, n_samples=n, input_shape=(2, 4, 4),
+                     encoding="rate", synthetic=True, twin_levels="derived",
+                     neuron=NeuronModel("LIF", 1.0, "zero", 0.5))
+    out["input_add"] = directory / "input_add_rate.h5"
+    with TraceWriter(out["input_add"], meta, layers, with_input=False) as w:
+        for i in range(n):
+            x, c, a = (rng.random((T, 2, 4, 4)) < 0.3 for _ in range(3))
+            pool = a.reshape(T, 2, 2, 2, 2, 2).any(axis=(3, 5))
+            pots = rng.normal(size=3)
+            w.write_sample(i, input_spikes=x, spikes={"conv1": c, "add1": a, "pool": pool},
+                           potentials={"fc": pots}, ann_outputs={"fc": pots})
+    return out
+
+
+def stored_input_reads(tr, name: str) -> tuple[int, int]:
+    """(input spikes, input levels) that layer ``name`` of ``tr`` reads from the network's
+    stored input, over every sample, counted from the trace itself: the unpacked
+    ``input_spikes`` and the length of ``input_levels``, once per operand that is the input."""
+    from sim.trace.schema import SPIKE_BITORDER
+
+    k = sum(s is None for s in tr.sources(name))
+    n_in = int(np.prod(tr.meta.input_shape))
+    spikes = sum(int(np.unpackbits(tr.input_spikes_packed(i), axis=1, count=n_in, bitorder=SPIKE_BITORDER).sum())
+                 for i in range(tr.n_samples))
+    levels = sum(tr.input_levels(i).size for i in range(tr.n_samples))
+    return k * spikes, k * levels

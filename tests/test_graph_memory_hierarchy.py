@@ -5,7 +5,9 @@ spikes and levels; (b) a LIF trace costs exactly N·T leak ops per LIF layer mor
 spikes declared IF, and nothing else moves; (c) the closed form equals the simulator on graph
 traces in both modes, with everything resident and with small buffers (live tensors spilled);
 (d) a residual shortcut live across its block spills when the buffer cannot hold it beside
-the block's events, and not when it can.
+the block's events, and not when it can; (e) under rate or event encoding the stored input
+spikes (SNN) or the twin's input levels (ANN) are read from DRAM into the buffer once per
+sample by each layer that reads them, and the plan holds them as events.
 """
 
 from __future__ import annotations
@@ -19,14 +21,17 @@ from sim.analytic.layer_stats import trace_activation_bits, trace_event_stats
 from sim.arch.energy import load_energy_table
 from sim.arch.spec import load_arch_spec
 from sim.errors import ParameterError
+from sim.mapping.encoding import address_bits
+from sim.mapping.memory_hierarchy import held_bits
 from sim.replay import replay
 from sim.report.pricing import price
 from sim.trace import open_trace
 from sim.trace.schema import NeuronModel
 from sim.trace.shapes import model_layers
 from sim.trace.synthetic import write_synthetic_trace
+from sim.validation.compare import run_validation
 
-from analytic_helpers import assert_matches_report
+from analytic_helpers import assert_matches_report, stored_input_reads, write_spike_input_traces
 from conftest import REPO
 
 ARCH = "memory_hierarchy"
@@ -300,3 +305,84 @@ def test_a_residual_shortcut_live_across_its_block_spills_only_when_it_does_not_
     assert tight["s1b1_conv2"] == n * (own + live - 640) == n * 128
     assert tight["s1b1_conv1"] == 0  # it reads the shortcut: held as its input, not twice
     assert roomy["s1b1_conv2"] == roomy["s1b1_conv1"] == 0
+
+
+# --- (e) stored input spikes (rate / event encoding) come on chip from DRAM ---------------------
+@pytest.fixture(scope="module")
+def spike_input_traces(tmp_path_factory):
+    return write_spike_input_traces(tmp_path_factory.mktemp("spike_input"))
+
+
+@pytest.mark.parametrize("model", ["tiny_resnet", "tiny", "input_add"])
+def test_stored_input_spikes_are_read_from_dram_into_the_buffer_once_per_sample(spike_input_traces, model):
+    with open_trace(spike_input_traces[model]) as tr:
+        reps = {r["mode"]: r for r in replay(tr, ARCH, ["snn", "ann"], "paper_v1_45nm", progress=False)}
+        readers = {l.name: stored_input_reads(tr, l.name) for l in tr.layers
+                   if l.output != "passthrough" and None in tr.sources(l.name)}
+        operand = {l.name: l.n_inputs // l.n_operands for l in tr.layers}
+    ab = reps["ann"]["extra"]["ann_activation_bits"]
+    assert readers and (model != "input_add" or len(readers) == 2)  # each reader reads it
+    for mode, rep in reps.items():
+        for layer in rep["layers"]:
+            c, b, name = layer["counts"], layer["bits"], layer["name"]
+            if name not in readers:  # nothing else enters from DRAM as input
+                assert "dram.spike_read" not in c and "dram.input_read" not in c, name
+                continue
+            spikes, levels = readers[name]
+            if mode == "snn":  # each input spike, at an address within the input
+                assert c["dram.spike_read"] == c["global_buffer.input_write"] == spikes > 0
+                assert b["dram.spike_read"] == b["global_buffer.input_write"] == address_bits(operand[name])
+                assert "dram.input_read" not in c
+            else:  # the twin's input levels, dense like the image
+                assert c["dram.input_read"] == c["global_buffer.input_write"] == levels
+                assert b["dram.input_read"] == b["global_buffer.input_write"] == ab
+
+
+def test_the_residency_plan_holds_the_stored_input_spikes_as_events(spike_input_traces):
+    spec = load_arch_spec(ARCH)
+    with open_trace(spike_input_traces["tiny_resnet"]) as tr:
+        T, n_in, ab = tr.T, tr.layer("conv1").n_inputs, spec.data.ann_bits(trace_activation_bits(tr))
+        for loop, steps in (("layer_major", T), ("time_major", 1)):
+            direct = held_bits(tr.layers, "snn", T, loop, ab, spec.data.input_bits)
+            spikes = held_bits(tr.layers, "snn", T, loop, ab, spec.data.input_bits, spike_input=True)
+            assert [s - d for s, d in zip(spikes, direct)] == [steps * n_in] + [0] * (len(direct) - 1)
+        direct = held_bits(tr.layers, "ann", T, "layer_major", ab, spec.data.input_bits)
+        levels = held_bits(tr.layers, "ann", T, "layer_major", ab, spec.data.input_bits, spike_input=True)
+        assert levels[0] - direct[0] == n_in * (ab - spec.data.input_bits) and levels[1:] == direct[1:]
+        # 160 bytes hold conv1's output events (T·N bits) but not its input spikes beside them
+        n, own, cap = tr.n_samples, T * (n_in + tr.layer("conv1").n_neurons), 160 * 8
+        assert own - T * n_in <= cap < own
+        small = _SPIKE_INPUT_SPECS["small"]
+        (rep,) = replay(tr, ARCH, ["snn"], "paper_v1_45nm", overrides=small, progress=False)
+        assert _layer(rep, "conv1")["counts"]["dram.spill_write"] == n * (own - cap)
+        # and the ideal buffer makes room for them
+        base, bits = load_arch_spec(ARCH, small), trace_activation_bits(tr)
+        (direct,) = mh.ideal_overrides(base, tr.layers, T, bits)
+        (spikes,) = mh.ideal_overrides(base, tr.layers, T, bits, spike_input=True)
+        assert int(spikes.split("=")[1]) > int(direct.split("=")[1])
+
+
+_SPIKE_INPUT_SPECS = {
+    "resident": [HUGE],
+    "resident_time_major": [HUGE, "mapping.loop_order=time_major"],
+    "dense": [HUGE, "mapping.zero_skipping=false", "components.pe_array.rows=3"],
+    "small": ["components.global_buffer.capacity_bytes=160"],
+    "small_time_major": ["components.global_buffer.capacity_bytes=304", "mapping.loop_order=time_major"],
+}
+
+
+@pytest.mark.parametrize("model", ["tiny_resnet", "tiny", "input_add"])
+@pytest.mark.parametrize("name", list(_SPIKE_INPUT_SPECS))
+def test_the_closed_form_equals_the_simulator_when_the_input_is_spikes(spike_input_traces, model, name):
+    opts = _SPIKE_INPUT_SPECS[name]
+    with open_trace(spike_input_traces[model]) as tr:
+        for rep in replay(tr, ARCH, ["snn", "ann"], TABLE.path, overrides=opts, progress=False):
+            pred = _predict(tr, opts, rep["mode"])
+            assert_matches_report(pred, rep)
+            for lp in pred.layers:
+                for key in ("dram.spike_read", "dram.input_read"):
+                    assert lp.terms.get(key, {}).keys() <= {"input_events_once_per_sample",
+                                                            "input_levels_once_per_sample"}, lp.name
+    doc = run_validation(str(spike_input_traces[model]), ARCH, ideal=True, overrides=opts, progress=False,
+                         paper=False)
+    assert doc["ok"], name

@@ -1,7 +1,9 @@
 """spatial_dataflow on layer graphs: residual adds, max pooling, LIF neurons, and one transfer
 per edge from each source's PE group to its consumer's (docs/architectures/spatial_dataflow.md,
 "Layer graphs"). Counts are checked against plain-Python enumerations of the trace's spikes
-and levels, and the closed form against the simulator on graph traces."""
+and levels, and the closed form against the simulator on graph traces; under rate or event
+encoding each layer that reads the stored input spikes (SNN) or the twin's input levels (ANN)
+reads them from DRAM."""
 
 from __future__ import annotations
 
@@ -17,13 +19,14 @@ from sim.arch.energy import load_energy_table
 from sim.arch.spec import load_arch_spec
 from sim.architectures.spatial_dataflow_pipeline import Txn, run_phase
 from sim.engine import Dram
+from sim.mapping.encoding import address_bits
 from sim.replay import replay
 from sim.trace import NeuronModel, open_trace
 from sim.trace.shapes import model_layers
 from sim.trace.synthetic import write_synthetic_trace
 from sim.validation.compare import run_validation
 
-from analytic_helpers import assert_matches_report
+from analytic_helpers import assert_matches_report, stored_input_reads, write_spike_input_traces
 
 REPO = Path(__file__).resolve().parents[1]
 RESNET = REPO / "traces" / "tiny_resnet_T4.h5"          # IF, recorded twin, max-pool, two adds
@@ -286,3 +289,53 @@ def test_validate_is_exact_under_ideal_and_names_every_residual_otherwise(path):
     assert doc["ok"] and all(r["summary"]["unexplained"] == 0 for r in doc["runs"])
     causes = {c for r in doc["runs"] for c in r["causes"]}
     assert causes == {"hops_between_groups", "fold_boundary", "weights_reloaded_per_sample_folded"}
+
+
+# --- (e) stored input spikes (rate / event encoding) enter from DRAM ------------------------------
+@pytest.fixture(scope="module")
+def spike_input_traces(tmp_path_factory):
+    return write_spike_input_traces(tmp_path_factory.mktemp("spike_input"))
+
+
+@pytest.mark.parametrize("model", ["tiny_resnet", "tiny", "input_add"])
+def test_stored_input_spikes_are_read_from_dram_by_each_layer_that_reads_them(spike_input_traces, model):
+    runs = _replay(spike_input_traces[model], ["snn", "ann"])
+    with open_trace(spike_input_traces[model]) as tr:
+        readers = {l.name: stored_input_reads(tr, l.name) for l in tr.layers
+                   if l.output != "passthrough" and None in tr.sources(l.name)}
+        operand = {l.name: l.n_inputs // l.n_operands for l in tr.layers}
+    ab = runs["ann"]["extra"]["ann_activation_bits"]
+    assert readers and (model != "input_add" or len(readers) == 2)
+    for mode, rep in runs.items():
+        for layer in rep["layers"]:
+            c, b, name = layer["counts"], layer["bits"], layer["name"]
+            if name not in readers:
+                assert "dram.spike_read" not in c and "dram.input_read" not in c, name
+                continue
+            spikes, levels = readers[name]
+            if mode == "snn":  # each step's input spikes, at an address within the input
+                assert c["dram.spike_read"] == spikes > 0 and "dram.input_read" not in c
+                assert b["dram.spike_read"] == address_bits(operand[name])
+            else:  # the twin's input levels, once per sample, dense like the image
+                assert c["dram.input_read"] == levels and b["dram.input_read"] == ab
+
+
+@pytest.mark.parametrize("options", ["paper", "hops_multicast_hardware", "folds"])
+@pytest.mark.parametrize("model", ["tiny_resnet", "tiny", "input_add"])
+def test_the_closed_form_equals_the_simulator_when_the_input_is_spikes(spike_input_traces, model, options):
+    path, overrides = spike_input_traces[model], OPTIONS[options]
+    table = load_energy_table("horowitz_45nm")
+    spec = load_arch_spec("spatial_dataflow", overrides)
+    runs = _replay(path, ["snn", "ann"], overrides, table.path)
+    with open_trace(path) as tr:
+        stats, bits = trace_event_stats(tr), trace_activation_bits(tr)
+        for mode, rep in runs.items():
+            pred = sd.predict(spec, tr.layers, stats, tr.T, mode, bits, table)
+            assert_matches_report(pred, rep)
+            for lp in pred.layers:
+                for key in ("dram.spike_read", "dram.input_read"):
+                    assert lp.terms.get(key, {}).keys() <= {"input_events_once_per_sample",
+                                                            "input_levels_once_per_sample"}, lp.name
+    doc = run_validation(str(path), "spatial_dataflow", ideal=True, overrides=overrides, progress=False,
+                         paper=False)
+    assert doc["ok"]

@@ -160,11 +160,12 @@ class ClosedForm(Protocol):
     ``predict`` returns every count of a replay of ``mode`` from layer geometry, T, the spec
     and per-layer statistics, as named terms; ``ideal_overrides`` returns the ``--set``
     overrides that make ``spec`` meet the closed form's ideal assumptions for ``layers``
-    (nothing already large enough is shrunk)."""
+    (nothing already large enough is shrunk); ``spike_input``: the trace's input is stored
+    spikes (rate or event encoding) rather than an analog image."""
 
     ARCHITECTURE: str
 
     def predict(self, spec, layers, stats, T: int, mode: str, trace_act_bits: int, table=None,
                 ideal: bool = False) -> Prediction: ...
 
-    def ideal_overrides(self, spec, layers, T: int, trace_bits: int) -> list[str]: ...
+    def ideal_overrides(self, spec, layers, T: int, trace_bits: int, spike_input: bool = False) -> list[str]: ...

@@ -89,6 +89,28 @@ class LayerEventStats:
                 "ann_macs": self.ann_macs}
 
 
+def reads_stored_input(st: LayerEventStats, sources: list) -> bool:
+    """The layer reads the network's stored input spikes (rate or event encoding): one of its
+    ``sources`` (compute-layer indices in ``inputs`` order, None for the network input) is the
+    input, and its statistics are not those of the analog input (direct encoding)."""
+    return None in sources and not st.analog_input
+
+
+def stored_input_spikes(st: LayerEventStats, sources: list) -> int | float:
+    """The layer's input spikes that are the network's stored input spikes, summed over
+    samples and steps: S when every operand is the input, else the per-element spikes of the
+    operands that are (operand k = slice k·n:(k+1)·n of the concatenated input); 0 when it
+    does not read them (:func:`reads_stored_input`)."""
+    if not reads_stored_input(st, sources):
+        return 0
+    if all(s is None for s in sources):
+        return st.spikes_in
+    el = st.per_element["spikes_in"]
+    n = el.size // len(sources)
+    total = sum(el[k * n:(k + 1) * n].sum() for k, s in enumerate(sources) if s is None)
+    return int(total) if np.issubdtype(el.dtype, np.integer) else float(total)
+
+
 def _unpack(packed: np.ndarray, n: int) -> np.ndarray:
     """Packed spikes uint8 [T, bytes] -> 0/1 int64 [T, n] (padding bits dropped)."""
     return np.unpackbits(packed, axis=1, count=n, bitorder=SPIKE_BITORDER).astype(np.int64)

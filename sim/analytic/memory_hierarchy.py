@@ -29,7 +29,7 @@ from sim.analytic.closed_form import (
     checked_layers,
     finish_layer,
 )
-from sim.analytic.layer_stats import LayerEventStats
+from sim.analytic.layer_stats import LayerEventStats, reads_stored_input, stored_input_spikes
 from sim.mapping import memory_hierarchy as policy
 from sim.mapping.encoding import address_bits
 from sim.mapping.memory_hierarchy import LayerResidency
@@ -41,12 +41,14 @@ ARCHITECTURE = "memory_hierarchy"
 _OP_TOTAL = {"conv2d": "macs", "linear": "macs", "avgpool": "macs", "add": "adds", "maxpool": "compares"}
 
 
-def ideal_overrides(spec, layers: list[LayerSpec], T: int, trace_bits: int) -> list[str]:
+def ideal_overrides(spec, layers: list[LayerSpec], T: int, trace_bits: int,
+                    spike_input: bool = False) -> list[str]:
     """``--set`` overrides that give ``spec`` a global buffer holding, for every layer of
     ``layers`` in both modes, its events, all its weights and (SNN) all its membranes
     (:func:`sim.mapping.memory_hierarchy.resident_bits`), rounded up to whole bytes and
-    buffer words; [] when the buffer is already large enough."""
-    need = policy.resident_bits(spec, layers, T, spec.data.ann_bits(trace_bits))
+    buffer words; [] when the buffer is already large enough. ``spike_input``: the trace's
+    input is stored spikes (rate or event encoding), events the buffer holds too."""
+    need = policy.resident_bits(spec, layers, T, spec.data.ann_bits(trace_bits), spike_input)
     buf = spec["global_buffer"]
     if need <= buf.capacity_bytes * 8:
         return []
@@ -54,8 +56,10 @@ def ideal_overrides(spec, layers: list[LayerSpec], T: int, trace_bits: int) -> l
     return [f"components.global_buffer.capacity_bytes={math.ceil(need / unit) * unit // 8}"]
 
 
-def _snn_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, r: LayerResidency, T: int) -> dict:
-    """Terms of one layer over T steps and n samples in SNN mode; returns workload totals."""
+def _snn_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, r: LayerResidency, T: int,
+               sources: list) -> dict:
+    """Terms of one layer over T steps and n samples in SNN mode; returns workload totals.
+    ``sources``: the layer's source indices (None: the network input)."""
     d, n = spec.data, st.samples
     wb, mb, pb, ib = d.weight_bits, d.membrane_bits, d.psum_bits, d.input_bits
     N, S, E, F = l.n_neurons, st.spikes_in, st.synaptic_events, st.spikes_out
@@ -93,8 +97,13 @@ def _snn_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, r: Laye
         led.add("pe_array.add", mb, integrate_per_neuron_step=steps, reset_per_output_spike=F)
         led.add("register_file.membrane_write", mb, integrate_per_neuron_step=steps)
     else:
-        # an address within its operand (an add reads each operand's events)
-        led.add("global_buffer.spike_read", address_bits(l.n_inputs // l.n_operands),
+        a = address_bits(l.n_inputs // l.n_operands)  # an address within its operand
+        if reads_stored_input(st, sources):  # rate / event encoding: the input spikes come on chip
+            arrive = stored_input_spikes(st, sources)
+            led.add("dram.spike_read", a, input_events_once_per_sample=arrive)
+            led.add("global_buffer.input_write", a, input_events_once_per_sample=arrive)
+        # an add reads each operand's events
+        led.add("global_buffer.spike_read", a,
                 spike_per_channel_pass=S * r.channel_passes,
                 spikes_reread_per_weight_tile=S * (r.tile_passes - r.channel_passes))
         if not stateful:
@@ -122,8 +131,10 @@ def _snn_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, r: Laye
             "neuron_updates": steps}
 
 
-def _ann_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, r: LayerResidency, act_bits: int) -> dict:
-    """Terms of one layer of the ANN twin over n samples; returns workload totals."""
+def _ann_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, r: LayerResidency, act_bits: int,
+               sources: list) -> dict:
+    """Terms of one layer of the ANN twin over n samples; returns workload totals.
+    ``sources``: the layer's source indices (None: the network input)."""
     d, n = spec.data, st.samples
     wb, pb, ib = d.weight_bits, d.psum_bits, d.input_bits
     N, spiking, has_w = l.n_neurons, l.output == "spikes", l.n_weights > 0
@@ -141,6 +152,10 @@ def _ann_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, r: Laye
     if st.analog_input:
         led.add("dram.input_read", ib, image_once_per_sample=n * l.n_inputs)
         led.add("global_buffer.input_write", ib, image_once_per_sample=n * l.n_inputs)
+    if reads_stored_input(st, sources):  # rate / event encoding: the twin's input levels
+        levels = n * (l.n_inputs // l.n_operands) * sources.count(None)
+        led.add("dram.input_read", act_bits, input_levels_once_per_sample=levels)
+        led.add("global_buffer.input_write", act_bits, input_levels_once_per_sample=levels)
     led.add("global_buffer.input_read", in_bits, input_per_channel_pass=reads)
     led.add("dram.spill_write", 1, io_events_spilled=n * r.io_spill_bits)
     led.add("dram.spill_read", 1, io_events_spilled=n * r.io_spill_bits)
@@ -176,11 +191,14 @@ def predict(spec, layers: list[LayerSpec], stats: list[LayerEventStats], T: int,
     every = layers  # passthroughs too: the plan follows the graph's edges through them
     layers = checked_layers(spec, ARCHITECTURE, mode, layers, stats)
     ab = spec.data.ann_bits(trace_act_bits)
-    plan = policy.plan(spec, every, T, mode, ab, ideal)
+    sources = policy.graph_sources(every)
+    spike_input = any(reads_stored_input(st, s) for st, s in zip(stats, sources))
+    plan = policy.plan(spec, every, T, mode, ab, ideal, spike_input)
     out = []
-    for l, st, r in zip(layers, stats, plan):
+    for l, st, r, s in zip(layers, stats, plan, sources):
         led = TermLedger()
-        work = _snn_layer(led, spec, l, st, r, T) if mode == "snn" else _ann_layer(led, spec, l, st, r, ab)
+        work = (_snn_layer(led, spec, l, st, r, T, s) if mode == "snn"
+                else _ann_layer(led, spec, l, st, r, ab, s))
         out.append(finish_layer(l.name, led, work, spec, table, r.as_residency_dict()))
     samples = stats[0].samples if stats else 0
     return Prediction(ARCHITECTURE, mode, samples, T, ab, out, None if table is None else table.name)

@@ -208,14 +208,16 @@ def predict(spec, layers: list[LayerSpec], stats: list[LayerEventStats], T: int,
                       None if table is None else table.name)
 
 
-def ideal_overrides(spec, layers: list[LayerSpec], T: int, trace_bits: int) -> list[str]:
+def ideal_overrides(spec, layers: list[LayerSpec], T: int, trace_bits: int,
+                    spike_input: bool = False) -> list[str]:
     """``--set`` overrides for the ideal assumptions: a mesh with a core for every neuron group
     of ``layers`` (execution order; passthroughs are dropped, so compute layers or all of a
     trace's layers give the same answer), so the model runs in one chip configuration (no
     paging, no events through DRAM): the width kept, the height raised. NoC hops are part of
-    the architecture, not a departure from it, so they stay. ``T`` and ``trace_bits`` do not
-    change the partition. [] when the model already fits, or when not one neuron fits a core
-    (the simulator refuses that spec whatever the mesh, and says so)."""
+    the architecture, not a departure from it, so they stay. ``T``, ``trace_bits`` and
+    ``spike_input`` (the input's encoding) do not change the partition. [] when the model
+    already fits, or when not one neuron fits a core (the simulator refuses that spec
+    whatever the mesh, and says so)."""
     try:
         neurons_per_core(spec)
     except ParameterError:

@@ -29,7 +29,7 @@ from sim.analytic.closed_form import (
     checked_layers,
     finish_layer,
 )
-from sim.analytic.layer_stats import LayerEventStats, input_fanout
+from sim.analytic.layer_stats import LayerEventStats, input_fanout, reads_stored_input, stored_input_spikes
 from sim.mapping.encoding import address_bits
 from sim.mapping.spatial_dataflow import Group, group_pes, place
 from sim.trace import LayerSpec
@@ -122,6 +122,10 @@ def _snn_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, p: Grou
         led.add("local_memory.current_read", pb, stored_current_per_neuron_step=steps)
         add = {"integrate_current_per_neuron_step": steps}
     else:
+        sources = [e.source for e in p.edges]
+        if reads_stored_input(st, sources):  # rate / event encoding: the input spikes from DRAM
+            led.add("dram.spike_read", address_bits(l.n_inputs // l.n_operands),
+                    input_events_once_per_sample=stored_input_spikes(st, sources))
         words = 1 if m["delivery"] == "per_synapse" else math.ceil(address_bits(l.n_inputs) / w)
         reads = _deliver(led, spec, "spike_transfer", E, S, words, p, "spike_operand", has_w,
                          _edges(spec, l, st, p, "snn"))
@@ -168,6 +172,10 @@ def _ann_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, p: Grou
     _fold_traffic(led, spec, l, p, n, ab, n)
     if st.analog_input:
         led.add("dram.input_read", d.input_bits, image_once_per_sample=n * l.n_inputs)
+    sources = [e.source for e in p.edges]
+    if reads_stored_input(st, sources):  # rate / event encoding: the twin's input levels
+        led.add("dram.input_read", ab, input_levels_once_per_sample=n * (l.n_inputs // l.n_operands)
+                * sources.count(None))
     if not spiking:
         led.add("dram.output_write", d.psum_bits, readout_once_per_sample=n * N)
     return {_OP_TOTAL.get(l.kind, "macs"): macs, "neuron_updates": n * N if l.has_neurons else 0}
@@ -192,11 +200,13 @@ def predict(spec, layers: list[LayerSpec], stats: list[LayerEventStats], T: int,
                       None if table is None else table.name)
 
 
-def ideal_overrides(spec, layers: list[LayerSpec], T: int, trace_bits: int) -> list[str]:
+def ideal_overrides(spec, layers: list[LayerSpec], T: int, trace_bits: int,
+                    spike_input: bool = False) -> list[str]:
     """``--set`` overrides that make ``spec`` satisfy ``predict(..., ideal=True)`` for these
     layers: enough PE rows (the columns kept) for every group of either mode in one fold, and
     no distance cost (``mapping.per_hop=false``); nothing already large enough is shrunk.
-    ``T`` and ``trace_bits`` do not change the placement."""
+    ``T``, ``trace_bits`` and ``spike_input`` (the input's encoding) do not change the
+    placement."""
     cols = spec["pe_array"].cols
     need = max(sum(group_pes(spec, layers, mode)) for mode in ("snn", "ann"))
     out = [f"components.pe_array.rows={math.ceil(need / cols)}"] if need > spec["pe_array"].rows * cols else []

@@ -35,12 +35,16 @@ class MemoryHierarchy(Simulator):
         self.act_bits = self.d.ann_bits(workload.trace.meta.ann_activation_bits)
         self.zero_skipping = spec.mapping["zero_skipping"]
         self.loop_order = spec.mapping["loop_order"]
+        # per layer name, its input elements that are the network's stored input spikes
+        # (rate or event encoding): they come from DRAM into the buffer once per sample
+        self.network_inputs = {l.name: workload.network_input_elements(i) for i, l in enumerate(workload.layers)}
         check_tiling(spec)
 
     def plan(self, mode: str) -> dict[str, LayerResidency]:
         """Residency per layer name: the one policy of :mod:`sim.mapping.memory_hierarchy`."""
         # every layer, passthroughs included: the plan follows the graph's edges through them
-        plans = residency_plan(self.spec, self.wl.trace.layers, self.wl.T, mode, self.act_bits)
+        plans = residency_plan(self.spec, self.wl.trace.layers, self.wl.T, mode, self.act_bits,
+                               spike_input=self.wl.trace.meta.spike_input)
         return {l.name: p for l, p in zip(self.wl.layers, plans)}
 
     # -- counting -----------------------------------------------------------------------
@@ -59,6 +63,10 @@ class MemoryHierarchy(Simulator):
         if ev.analog_input:
             led.add(name, DRAM, "input_read", l.n_inputs, d.input_bits)
             led.add(name, GLB, "input_write", l.n_inputs, d.input_bits)
+        levels = self.network_inputs[name]  # the twin's input levels (rate or event encoding)
+        if levels:
+            led.add(name, DRAM, "input_read", levels, self.act_bits)
+            led.add(name, GLB, "input_write", levels, self.act_bits)
         led.add(name, GLB, "input_read", in_reads, in_bits)
         led.add(name, DRAM, "spill_write", p.io_spill_bits, 1)
         led.add(name, DRAM, "spill_read", p.io_spill_bits, 1)
@@ -86,6 +94,8 @@ class MemoryHierarchy(Simulator):
             final_out = l.n_neurons * out_bits
         dram_in = w_dram * d.weight_bits + (l.n_inputs * d.input_bits if ev.analog_input else 0) + p.io_spill_bits
         sram = (w_dram + w_glb) * d.weight_bits + in_reads * in_bits + l.n_neurons * out_bits
+        dram_in += levels * self.act_bits
+        sram += levels * self.act_bits
         return Tile(name, dram_in, sram, macs + (l.n_neurons if quantise else 0), p.io_spill_bits + final_out)
 
     def count_snn_step(self, led: Ledger, l: LayerSpec, p: LayerResidency, ev: LayerEvents, t: int) -> Tile:
@@ -137,6 +147,13 @@ class MemoryHierarchy(Simulator):
         else:
             # an address within the operand it comes from (an add reads each operand's events)
             spike_bits = address_bits(l.n_inputs // l.n_operands)
+            if self.network_inputs[name]:  # this step's stored input spikes: DRAM -> buffer
+                arrive = int(ev.network_spikes[t])
+                led.add(name, DRAM, "spike_read", arrive, spike_bits)
+                # input_write, not spike_write: that row is the layer's own output, at a(N) bits
+                led.add(name, GLB, "input_write", arrive, spike_bits)
+                dram_in += arrive * spike_bits
+                sram += arrive * spike_bits
             led.add(name, GLB, "spike_read", S * p.tile_passes, spike_bits)
             sram += S * p.tile_passes * spike_bits
             if not stateful:  # max-pool: one 1-bit OR per (input spike, covering window)

@@ -55,6 +55,9 @@ class SpatialDataflow(Simulator):
         self.act_bits = self.d.ann_bits(workload.trace.meta.ann_activation_bits)
         self.n_pes = spec[PE].rows * spec[PE].cols
         self.word = spec[LINK].width_bits
+        # per layer name, its input elements that are the network's stored input spikes
+        # (rate or event encoding): they enter from DRAM at the input port
+        self.network_inputs = {l.name: workload.network_input_elements(i) for i, l in enumerate(workload.layers)}
 
     # -- placement ----------------------------------------------------------------------
     def place(self, mode: str) -> list[Group]:
@@ -128,6 +131,10 @@ class SpatialDataflow(Simulator):
         if ev.analog_input:
             led.add(name, DRAM, "input_read", l.n_inputs, d.input_bits)
             w.dram_bits += l.n_inputs * d.input_bits
+        levels = self.network_inputs[name]
+        if levels:  # rate / event encoding: the twin's input levels, once per sample
+            led.add(name, DRAM, "input_read", levels, self.act_bits)
+            w.dram_bits += levels * self.act_bits
         if not spiking:  # the readout leaves the chip
             led.add(name, DRAM, "output_write", l.n_neurons, d.psum_bits)
             w.dram_bits += l.n_neurons * d.psum_bits
@@ -159,6 +166,10 @@ class SpatialDataflow(Simulator):
             w.mem_bits += (N if t == 0 else 0) * pb + N * pb
             adds += N
         else:
+            if self.network_inputs[name]:  # rate / event encoding: this step's input spikes
+                bits = address_bits(l.n_inputs // l.n_operands)  # an address within the input
+                led.add(name, DRAM, "spike_read", int(ev.network_spikes[t]), bits)
+                w.dram_bits += int(ev.network_spikes[t]) * bits
             words = 1 if self.m["delivery"] == "per_synapse" else math.ceil(address_bits(l.n_inputs) / self.word)
             reads = self._deliver(led, l, g, "spike_transfer", E, S, words, w, edges)
             if pool:  # the spike OR: one compare per input spike and covering window

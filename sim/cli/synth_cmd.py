@@ -30,6 +30,10 @@ def add_parser(sub) -> None:
                    help="LIF: the factor the membrane keeps per step, in (0, 1] (default 0.5)")
     p.add_argument("--reset", choices=["subtract", "zero"], default=None,
                    help="graph models: reset by subtraction or to zero (default: subtract for IF, zero for LIF)")
+    p.add_argument("--encoding", choices=["direct", "rate", "events"], default="direct",
+                   help="direct: the analog input drives the first layers (default); rate: input spikes "
+                        "Bernoulli(pixel) per step; events: an event stream at the input's rate (--rate, "
+                        "or its 'input' entry), no analog input stored")
     p.add_argument("--snn-only", action="store_true",
                    help="store no ANN-twin levels: the twin is derived from the spike counts (always so "
                         "for LIF neurons)")
@@ -104,11 +108,13 @@ def run(args: argparse.Namespace) -> int:
     layers, input_shape = model_layers(args.model, args.T, maxpool=args.maxpool, neuron=neuron_option(args))
     check_request(args.T, args.samples, input_shape, layers)   # what the reader accepts, before writing
     # a max-pool's spikes are the OR of its input's, not drawn at a rate
-    rate = parse_rate(args.rate, [l.name for l in layers if l.output == "spikes" and l.kind != "maxpool"])
+    drawn = [l.name for l in layers if l.output == "spikes" and l.kind != "maxpool"]
+    rate = parse_rate(args.rate, drawn + (["input"] if args.encoding == "events" else []))
     # the writer verifies the file with the reader before moving it into place: on a failure
     # (TraceFormatError, one line, exit 2) nothing is left at --out
     write_synthetic_trace(args.out, layers, input_shape, model=args.model, T=args.T,
                           n_samples=args.samples, rate=rate, seed=args.seed,
-                          with_weights=not args.no_weights, snn_only=True if args.snn_only else None)
+                          with_weights=not args.no_weights, snn_only=True if args.snn_only else None,
+                          encoding=args.encoding)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0

@@ -83,8 +83,10 @@ def event_bits(layer: LayerSpec, input_operands: int, mode: str, T: int, loop_or
     others at ``act_bits``) and the outputs at ``act_bits``. SNN: one bit per input and output
     neuron per step held (T steps under layer_major, one under time_major); the network's
     analog input is not an event. ``input_operands``: how many of the layer's operands are
-    the network input (1 or True for the first layer of a chain, else 0); an add's input is
-    its operands concatenated."""
+    the network's *analog* input (1 or True for the first layer of a direct-encoded chain,
+    else 0: under rate or event encoding the input is spikes, held like any layer's events,
+    and the twin's input levels are activations at ``act_bits``); an add's input is its
+    operands concatenated."""
     n = layer.n_inputs // layer.n_operands
     from_layers = layer.n_operands - int(input_operands)
     if mode == "ann":
@@ -116,13 +118,16 @@ def graph_sources(layers: list[LayerSpec]) -> list[list[int | None]]:
 
 
 def held_bits(layers: list[LayerSpec], mode: str, T: int, loop_order: str, act_bits: int,
-              input_bits: int) -> list[int]:
+              input_bits: int, spike_input: bool = False) -> list[int]:
     """Per compute layer, the event bits the buffer must hold during its pass: its own input
     and output events (:func:`event_bits`) and every tensor live across it — produced before
     it and read by a layer after it, but not by it (a residual shortcut across its block).
     A live tensor takes what its consumer would hold of it: an output of N neurons N·ab
     bits (ANN) or one bit per neuron per step held (SNN); the analog input n·ib (ANN), none
-    (SNN). For a chain nothing is live across a layer: the bits are :func:`event_bits`."""
+    (SNN). ``spike_input``: the network input is stored spikes (rate or event encoding), held
+    like a layer's output (n·ab in the twin, n bits per step held in the SNN), by the layers
+    that read it too. For a chain nothing is live across a layer: the bits are
+    :func:`event_bits`."""
     comp = compute_layers(layers)
     sources = graph_sources(layers)
     steps = T if loop_order == "layer_major" else 1
@@ -134,13 +139,13 @@ def held_bits(layers: list[LayerSpec], mode: str, T: int, loop_order: str, act_b
             size[s] = l.n_inputs // l.n_operands
 
     def tensor(s: int | None) -> int:
-        if s is None:
+        if s is None and not spike_input:
             return size[s] * input_bits if mode == "ann" else 0
         return size[s] * (act_bits if mode == "ann" else steps)
 
     out = []
     for j, (l, srcs) in enumerate(zip(comp, sources)):
-        own = event_bits(l, srcs.count(None), mode, T, loop_order, act_bits, input_bits)
+        own = event_bits(l, 0 if spike_input else srcs.count(None), mode, T, loop_order, act_bits, input_bits)
         live = sum(tensor(s) for s, end in last.items()
                    if (-1 if s is None else s) < j < end and s not in srcs)
         out.append(own + live)
@@ -179,7 +184,7 @@ def _tile_passes(spec: ArchSpec, l: LayerSpec, io_bits: int) -> int:
 
 
 def plan(spec: ArchSpec, layers: list[LayerSpec], T: int, mode: str, act_bits: int,
-         ideal: bool = False) -> list[LayerResidency]:
+         ideal: bool = False, spike_input: bool = False) -> list[LayerResidency]:
     """One :class:`LayerResidency` per compute layer of ``layers`` (passthroughs dropped), in
     order, for ``mode`` ("snn" or "ann") at ``act_bits`` ANN activation bits.
 
@@ -192,6 +197,8 @@ def plan(spec: ArchSpec, layers: list[LayerSpec], T: int, mode: str, act_bits: i
     then weights in layer order, then membranes in layer order.
     ``snn_weight_tiling`` (SNN): everything resident, in tiles of whole channels.
     ``ideal``: everything resident, nothing spilled, one pass per channel pass.
+    ``spike_input``: the trace's input is stored spikes (rate or event encoding), held as
+    events by the layers that read it (:func:`held_bits`).
 
     ParameterError (even with ``ideal``: the simulator refuses such a spec): tiling without
     layer_major; a tile that cannot hold one channel; a layer of which not one channel's
@@ -202,7 +209,7 @@ def plan(spec: ArchSpec, layers: list[LayerSpec], T: int, mode: str, act_bits: i
     wb, mb = d.weight_bits, d.membrane_bits
     loop = spec.mapping["loop_order"]
     tiling = mode == "snn" and spec.mapping["snn_weight_tiling"]
-    io = held_bits(layers, mode, T, loop, act_bits, d.input_bits)
+    io = held_bits(layers, mode, T, loop, act_bits, d.input_bits, spike_input)
     layers = compute_layers(layers)
     shared = loop == "time_major" and mode == "snn"
     pool = cap - (max(io) if shared else 0)
@@ -246,15 +253,16 @@ def plan(spec: ArchSpec, layers: list[LayerSpec], T: int, mode: str, act_bits: i
     return out
 
 
-def resident_bits(spec: ArchSpec, layers: list[LayerSpec], T: int, act_bits: int) -> int:
+def resident_bits(spec: ArchSpec, layers: list[LayerSpec], T: int, act_bits: int,
+                  spike_input: bool = False) -> int:
     """Global-buffer bits with which every compute layer is fully resident in both modes: its
     events and the tensors live across it (:func:`held_bits`), all its weights and (SNN) all
     its membranes at once; under SNN ``time_major`` every layer's weights and membranes
-    beside the largest such event bits."""
+    beside the largest such event bits. ``spike_input``: as for :func:`plan`."""
     d, loop = spec.data, spec.mapping["loop_order"]
     need = 0
     for mode in MODES:
-        io = held_bits(layers, mode, T, loop, act_bits, d.input_bits)
+        io = held_bits(layers, mode, T, loop, act_bits, d.input_bits, spike_input)
         state = []
         for l in compute_layers(layers):
             k, _ = channels_pixels(l)

@@ -43,12 +43,24 @@ def or_pool(spikes: np.ndarray, layer: LayerSpec) -> np.ndarray:
     return out
 
 
+def _input_spikes(rng, encoding: str, rate, T: int, input_shape) -> tuple[np.ndarray | None, np.ndarray]:
+    """(analog input or None, input spikes bool [T, *input_shape]) of a rate or event encoding."""
+    if encoding == "rate":
+        x = rng.random(input_shape)
+        return x, rng.random((T, *input_shape)) < x
+    r_in = rate.get("input", 0.1) if isinstance(rate, dict) else rate
+    return None, rng.random((T, *input_shape)) < r_in
+
+
 def write_synthetic_trace(path, layers: list[LayerSpec], input_shape, *, model: str, T: int,
                           n_samples: int, rate: float | dict[str, float], seed: int = 0,
                           with_weights: bool = True, dataset: str = "synthetic",
-                          snn_only: bool | None = None) -> None:
+                          snn_only: bool | None = None, encoding: str = "direct") -> None:
     """Write a synthetic trace; ``rate`` is one spike rate or one per spiking layer name.
 
+    ``encoding``: ``direct`` (the analog input drives the first layers), ``rate`` (input spikes
+    Bernoulli(pixel) per step from the stored analog input in [0, 1)) or ``events`` (an event
+    stream: input spikes Bernoulli(rate) per element and step, no analog input stored).
     A max-pool's spikes are the OR of its input's over each window (not drawn). ``snn_only``
     stores no ANN-twin levels (twin_levels derived: the twin is the QNN of spike counts);
     None: SNN-only exactly when a layer's neuron is not IF with reset by subtraction (a LIF
@@ -66,8 +78,8 @@ def write_synthetic_trace(path, layers: list[LayerSpec], input_shape, *, model: 
                      synthetic=True, recorder=f"sim.trace.synthetic {__version__}",
                      library_versions={"numpy": np.__version__},
                      description=f"synthetic: Binomial(T, rate) levels, rate={rate}, seed={seed}",
-                     twin_levels="derived" if snn_only else "spike_counts")
-    with TraceWriter(path, meta, layers) as w:
+                     twin_levels="derived" if snn_only else "spike_counts", encoding=encoding)
+    with TraceWriter(path, meta, layers, with_input=encoding != "events") as w:
         layers = w.layers   # the graph filled in (inputs, neuron models)
         if with_weights:
             for layer in layers:
@@ -77,6 +89,9 @@ def write_synthetic_trace(path, layers: list[LayerSpec], input_shape, *, model: 
         passthrough = {l.name: l.inputs[0] for l in layers if l.output == "passthrough"}
         for i in range(n_samples):
             spikes, acts, pots = {}, {}, {}
+            if encoding != "direct":   # drawn first: a max-pool may read the input spikes
+                x, in_spikes = _input_spikes(rng, encoding, rate, T, input_shape)
+                spikes["input"] = in_spikes
             for layer in layers:
                 if layer.kind == "maxpool":
                     src = layer.inputs[0]
@@ -94,5 +109,8 @@ def write_synthetic_trace(path, layers: list[LayerSpec], input_shape, *, model: 
                     spikes[layer.name] = if_spike_train(levels, T)
                 elif layer.output == "potential":
                     pots[layer.name] = rng.normal(0, 1, layer.output_shape)
-            w.write_sample(i, label=int(rng.integers(0, 10)), input=rng.random(input_shape),
+            if encoding == "direct":   # drawn after the layers, as before: the same traces as ever
+                x, in_spikes = rng.random(input_shape), None
+            w.write_sample(i, label=int(rng.integers(0, 10)), input=x,
+                           input_spikes=in_spikes,
                            spikes=spikes, activations=acts, potentials=pots, ann_outputs=pots)

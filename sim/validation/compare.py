@@ -24,14 +24,15 @@ from sim.arch.registry import CAUSES
 SCHEMA = "snn-energy-validation/1"
 
 
-def ideal_overrides(spec, layers, T: int, trace_bits: int) -> list[str]:
+def ideal_overrides(spec, layers, T: int, trace_bits: int, spike_input: bool = False) -> list[str]:
     """``--set`` overrides that make ``spec`` satisfy its closed form's ideal assumptions for
-    these layers (nothing that is already large enough is shrunk)."""
+    these layers (nothing that is already large enough is shrunk); ``spike_input``: the
+    trace's input is stored spikes (rate or event encoding)."""
     from sim.analytic.layer_stats import compute_layers
     from sim.arch.registry import arch_kind
 
     return arch_kind(spec.architecture).closed_form_module().ideal_overrides(spec, compute_layers(layers), T,
-                                                                           trace_bits)
+                                                                           trace_bits, spike_input)
 
 
 # --- comparing one run ------------------------------------------------------------------------
@@ -131,7 +132,7 @@ def run_validation(trace_path: str, arch: str = "all", ideal: bool = False, samp
         t_bits = trace_activation_bits(tr)
         for name in architecture_names(arch):
             base = load_arch_spec(name, overrides)
-            forced = ideal_overrides(base, tr.layers, tr.T, t_bits) if ideal else []
+            forced = ideal_overrides(base, tr.layers, tr.T, t_bits, tr.meta.spike_input) if ideal else []
             spec = base.with_overrides(forced)
             specs[spec.name] = {"architecture": spec.architecture, "forced_overrides": forced}
             chosen.append((spec, forced))
