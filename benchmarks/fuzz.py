@@ -679,7 +679,9 @@ def structured_trace_mutation(rng: random.Random, path: Path, base: str) -> tupl
                                "input-nan", "input-inf", "potential-nan", "weight-out-of-range", "weight-scale",
                                "bitorder", "labels-huge"])
             if which in ("level-above-T", "level-max"):
-                l = pick(rng, spiking)
+                l = pick(rng, [x for x in spiking if "activations" in x["datasets"]] or [None])
+                if l is None:   # an SNN-only trace stores no levels
+                    raise Skip
                 p = f"{l['group']}/activations"
                 a = f[p][()]
                 idx = tuple(rng.randrange(s) for s in a.shape[1:])
@@ -775,6 +777,8 @@ def structured_trace_mutation(rng: random.Random, path: Path, base: str) -> tupl
                 f[f"{g}/spikes"] = h5py.SoftLink(f"/{g}/spikes")
                 detail = f"/{g}/spikes -> soft link to itself"
             elif which == "dangling":
+                if "activations" not in l["datasets"]:
+                    raise Skip
                 del f[f"{g}/activations"]
                 f[f"{g}/activations"] = h5py.SoftLink("/nowhere/activations")
                 detail = f"/{g}/activations -> soft link to /nowhere"
@@ -785,6 +789,11 @@ def structured_trace_mutation(rng: random.Random, path: Path, base: str) -> tupl
                 del f[f"{g}/spikes"]
                 f[f"{g}/spikes"] = h5py.SoftLink(f"/{other['group']}/spikes")
                 detail = f"/{g}/spikes -> soft link to /{other['group']}/spikes"
+                if "activations" not in l["datasets"] and other["attrs"]["output_shape"].tolist() == \
+                        l["attrs"]["output_shape"].tolist():
+                    # an SNN-only trace has no levels to contradict a copy of another layer's
+                    # spikes of the same shape: a valid file (soft links are allowed, see moved-same)
+                    return mclass, f"link:{which}", detail, "either"
             elif which == "layers-to-root":
                 f.move("layers", "layers_real")
                 f["layers"] = h5py.SoftLink("/")
@@ -802,6 +811,8 @@ def structured_trace_mutation(rng: random.Random, path: Path, base: str) -> tupl
                 f[f"{g}/spikes"] = h5py.ExternalLink("/etc/hostname", "/x")
                 detail = f"/{g}/spikes -> external link into a non-HDF5 file"
             else:
+                if "activations" not in l["datasets"]:   # an SNN-only trace stores none
+                    raise Skip
                 f.move(f"{g}/activations", "/stash_activations")
                 f[f"{g}/activations"] = h5py.SoftLink("/stash_activations")
                 return "link", "link:moved-same", f"/{g}/activations moved to /stash_activations and soft-linked back", "same"
