@@ -161,7 +161,6 @@ class SampleEvents:
     def input_spike_indices(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """The spikes compute layer i consumes, as CSR per step over its input elements."""
         wl = self.workload
-        layer = wl.layers[i]
         n = wl.operand_size(i)
         return self._once(("in_spike_idx", i), lambda: _concat_csr(
             [self.spike_indices(self._source_name(s), n) for s in wl.sources[i]], n, wl.T))

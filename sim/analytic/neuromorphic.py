@@ -34,11 +34,11 @@ from sim.analytic.layer_stats import LayerEventStats, compute_layers
 from sim.analytic.neuromorphic_routes import PartFigures, part_figures
 from sim.errors import ParameterError
 from sim.mapping.encoding import address_bits
+from sim.mapping.graph import graph_sources
 from sim.mapping.neuromorphic import (
     LayerGroups,
     MeshGeometry,
     build,
-    graph_sources,
     neurons_per_core,
     partition_layers,
     stores_weights,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sim.errors import ParameterError
-from sim.trace.schema import NETWORK_INPUT, NeuronModel, with_graph
+from sim.mapping.graph import graph_sources
 
 if TYPE_CHECKING:
     from sim.arch.spec import ArchSpec
@@ -93,28 +93,6 @@ def event_bits(layer: LayerSpec, input_operands: int, mode: str, T: int, loop_or
         return n * (int(input_operands) * input_bits + from_layers * act_bits) + layer.n_neurons * act_bits
     steps = T if loop_order == "layer_major" else 1
     return steps * (from_layers * n + layer.n_neurons)
-
-
-def graph_sources(layers: list[LayerSpec]) -> list[list[int | None]]:
-    """Per compute layer of ``layers`` (passthroughs dropped), the compute layers it reads
-    (indices into that list, in ``inputs`` order; None: the network input), passthroughs
-    resolved. A layer without ``inputs`` reads the one before it (a chain). A name the list
-    does not hold (a caller that dropped the passthroughs) is taken for a passthrough of the
-    compute layer just before the reader."""
-    graph = with_graph(layers, NeuronModel())
-    by_name = {l.name: l for l in graph}
-    index = {l.name: i for i, l in enumerate(compute_layers(graph))}
-
-    def resolve(name: str, reader: int) -> list[int | None]:
-        if name == NETWORK_INPUT:
-            return [None]
-        if name in index:
-            return [index[name]]
-        if name in by_name:  # a passthrough: what it reads
-            return [s for x in by_name[name].inputs for s in resolve(x, reader)]
-        return [reader - 1 if reader else None]
-
-    return [[s for x in l.inputs for s in resolve(x, i)] for i, l in enumerate(compute_layers(graph))]
 
 
 def held_bits(layers: list[LayerSpec], mode: str, T: int, loop_order: str, act_bits: int,

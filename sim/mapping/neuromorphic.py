@@ -264,27 +264,6 @@ def as_sources(sources: Sources) -> list[list[int | None]]:
     return [list(s) if isinstance(s, (list, tuple)) else [s] for s in sources]
 
 
-def graph_sources(layers: list[LayerSpec]) -> list[list[int | None]]:
-    """Per compute layer of ``layers`` (a trace's layers in execution order, passthroughs
-    included; a chain where no layer names its inputs), the indices among the compute layers
-    of the layers it consumes, in ``inputs`` order, passthroughs (flatten) resolved; None
-    stands for the network input. The same graph as ``Workload.sources``."""
-    from sim.trace.schema import NETWORK_INPUT, NeuronModel, with_graph
-
-    resolved: dict[str, list[int | None]] = {}
-    out: list[list[int | None]] = []
-    for l in with_graph(layers, NeuronModel()):
-        srcs: list[int | None] = []
-        for name in l.inputs:
-            srcs.extend([None] if name == NETWORK_INPUT else resolved[name])
-        if l.output == "passthrough":
-            resolved[l.name] = srcs
-        else:
-            resolved[l.name] = [len(out)]
-            out.append(srcs)
-    return out
-
-
 def place(mesh: MeshGeometry, segment: list[tuple[int, int, int]], placement: str, io: int,
           producers: Sources) -> dict[int, np.ndarray]:
     """Nodes (int64) of each layer's groups g0:g1 in one segment, keyed by layer index.

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sim.errors import ParameterError
-from sim.trace.schema import NETWORK_INPUT
+from sim.mapping.graph import graph_sources
 
 if TYPE_CHECKING:
     from sim.arch.spec import ArchSpec, DataWidths
@@ -97,33 +97,6 @@ def state_bits(layer: LayerSpec, data: DataWidths, mode: str, first: bool) -> in
         if first:
             bits += layer.n_neurons * data.psum_bits
     return bits
-
-
-def graph_sources(layers: list[LayerSpec]) -> list[list[int | None]]:
-    """Per compute layer of ``layers`` (passthroughs dropped, in execution order), the compute
-    layers it reads, by index in that list, in ``inputs`` order (None: the network input;
-    passthroughs resolved to their own sources). A layer without ``inputs`` reads the one
-    before it (a chain); an input missing from ``layers`` is a passthrough the caller dropped,
-    standing for the compute layer before the reader (a flatten in front of a linear layer)."""
-    out: dict[str, list[int | None]] = {}
-    index: dict[str, int] = {}
-    prev = NETWORK_INPUT
-    for l in layers:
-        srcs: list[int | None] = []
-        for name in l.inputs or (prev,):
-            if name == NETWORK_INPUT:
-                srcs.append(None)
-            elif name in index:
-                srcs.append(index[name])
-            elif name in out:  # a passthrough: its own sources
-                srcs.extend(out[name])
-            else:
-                srcs.append(len(index) - 1 if index else None)
-        out[l.name] = srcs
-        if l.output != "passthrough":
-            index[l.name] = len(index)
-        prev = l.name
-    return [out[l.name] for l in layers if l.output != "passthrough"]
 
 
 def snake_xy(index: int, cols: int) -> tuple[int, int]:

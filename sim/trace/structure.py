@@ -172,7 +172,7 @@ class _Validator:
         if version >= 3:
             for l in layers:
                 if l.output != "potential" and l.name not in consumed:
-                    c.fail("inputs", f"no layer consumes its output (only a readout, output 'potential', "
+                    c.fail("inputs", "no layer consumes its output (only a readout, output 'potential', "
                            "may end the network)", l.name)
 
         self._root_datasets()

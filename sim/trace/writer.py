@@ -186,7 +186,6 @@ class TraceWriter:
                 self._row_dataset(g, "potential", f"{path}/potential", (n, *layer.output_shape), np.float32)
                 self._row_dataset(g, "ann_output", f"{path}/ann_output", (n, *layer.output_shape), np.float32)
             self._groups[layer.name] = g
-            prev = layer.name
 
     def _row_dataset(self, g, key: str, path: str, shape, dtype, chunks=None):
         """A per-sample dataset (chunked and compressed when ``chunks`` is given) and its row checksums."""

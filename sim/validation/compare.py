@@ -28,11 +28,10 @@ def ideal_overrides(spec, layers, T: int, trace_bits: int, spike_input: bool = F
     """``--set`` overrides that make ``spec`` satisfy its closed form's ideal assumptions for
     these layers (nothing that is already large enough is shrunk); ``spike_input``: the
     trace's input is stored spikes (rate or event encoding)."""
-    from sim.analytic.layer_stats import compute_layers
     from sim.arch.registry import arch_kind
 
-    return arch_kind(spec.architecture).closed_form_module().ideal_overrides(spec, compute_layers(layers), T,
-                                                                           trace_bits, spike_input)
+    # every layer, passthroughs included: a policy resolves the graph through a flatten
+    return arch_kind(spec.architecture).closed_form_module().ideal_overrides(spec, layers, T, trace_bits, spike_input)
 
 
 # --- comparing one run ------------------------------------------------------------------------
