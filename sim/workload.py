@@ -49,6 +49,10 @@ class LayerEvents:
     dense_macs: int
     analog_input: bool
     network_spikes: np.ndarray | None = None
+    #: An add's *current* operands' elements (operands with output ``current``): each read and
+    #: added every step in the SNN, once in the twin; dense (N per current operand), and in
+    #: none of the fields above (a current has no spikes, no levels; dense_macs excludes them).
+    current_in: int = 0
 
 
 def layer_totals(layer: LayerSpec, ev: LayerEvents, mode: str, T: int, zero_skipping: bool) -> dict[str, int]:
@@ -63,13 +67,13 @@ def layer_totals(layer: LayerSpec, ev: LayerEvents, mode: str, T: int, zero_skip
     neurons = layer.n_neurons if layer.has_neurons else 0
     if mode == "ann":
         if where:
-            out[where] = ops
+            out[where] = ops + ev.current_in
         out["neuron_updates"] = neurons
         return out
     out["spikes_in"] = int(ev.in_spikes.sum())
     out["spikes_out"] = int(ev.out_spikes.sum())
     if where:
-        out["synaptic_ops" if where == "macs" else where] = int(ev.synops.sum())
+        out["synaptic_ops" if where == "macs" else where] = int(ev.synops.sum()) + ev.current_in * T
     if ev.analog_input:
         out["macs"] += ops
     out["neuron_updates"] = neurons * T
@@ -159,11 +163,14 @@ class SampleEvents:
         return None if src is None else self.workload.layers[src].name
 
     def input_spike_indices(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """The spikes compute layer i consumes, as CSR per step over its input elements."""
+        """The spikes compute layer i consumes, as CSR per step over its input elements (an
+        add's current operands hold none: their elements are dense, ``current_in``)."""
         wl = self.workload
         n = wl.operand_size(i)
+        empty = (np.zeros(wl.T + 1, np.int64), np.zeros(0, np.int64))
         return self._once(("in_spike_idx", i), lambda: _concat_csr(
-            [self.spike_indices(self._source_name(s), n) for s in wl.sources[i]], n, wl.T))
+            [empty if k in wl.current_operands(i) else self.spike_indices(self._source_name(s), n)
+             for k, s in enumerate(wl.sources[i])], n, wl.T))
 
     def input_nonzero(self, i: int) -> np.ndarray:
         """Indices (int64) of the non-zero twin inputs of compute layer i (the analog input's
@@ -175,7 +182,8 @@ class SampleEvents:
         if len(wl.sources[i]) == 1:
             return self.nonzero_levels(self._source_name(wl.sources[i][0]))
         return self._once(("in_nz", i), lambda: np.concatenate(
-            [self.nonzero_levels(self._source_name(s)) + k * n for k, s in enumerate(wl.sources[i])]).astype(np.int64))
+            [self.nonzero_levels(self._source_name(s)) + k * n for k, s in enumerate(wl.sources[i])
+             if k not in wl.current_operands(i)] or [np.zeros(0, np.int64)]).astype(np.int64))
 
     def _count(self) -> list[LayerEvents]:
         wl, T = self.workload, self.workload.T
@@ -183,6 +191,7 @@ class SampleEvents:
         for i, layer in enumerate(wl.layers):
             fan = wl.fanout(layer.name)
             network = np.zeros(T, dtype=np.int64)
+            current = 0
             if wl.analog[i]:  # direct encoding: the analog input drives the layer every step
                 nnz, macs, _ = ann_input_counts(self.analog_input(layer.n_inputs), fan)
                 in_spikes = np.zeros(T, dtype=np.int64)
@@ -193,6 +202,9 @@ class SampleEvents:
                 synops = np.zeros(T, dtype=np.int64)
                 nnz = macs = 0
                 for k, src in enumerate(wl.sources[i]):
+                    if src is not None and wl.layers[src].output == "current":
+                        current += n   # summed densely: no spikes, no levels
+                        continue
                     f = np.ascontiguousarray(fan[k * n:(k + 1) * n])
                     name = self._source_name(src)
                     s_t, e_t = spike_event_counts(self.packed_spikes(name), n, f)
@@ -207,8 +219,8 @@ class SampleEvents:
                 fired = popcount_rows(self.packed_spikes(layer.name))
             else:
                 fired = np.zeros(T, dtype=np.int64)
-            out.append(LayerEvents(in_spikes, synops, fired, int(nnz), int(macs), int(layer.dense_ops),
-                                   bool(wl.analog[i]), network))
+            out.append(LayerEvents(in_spikes, synops, fired, int(nnz), int(macs), int(layer.dense_ops) - current,
+                                   bool(wl.analog[i]), network, current))
         return out
 
 
@@ -244,6 +256,10 @@ class Workload:
     def is_chain(self) -> bool:
         """Every layer reads the one before it (or the input): a format-1/2 network."""
         return all(s == [i - 1 if i else None] for i, s in enumerate(self.sources))
+
+    def current_operands(self, i: int) -> list[int]:
+        """Positions (in ``inputs`` order) of compute layer i's operands that are currents."""
+        return [k for k, s in enumerate(self.sources[i]) if s is not None and self.layers[s].output == "current"]
 
     def operand_size(self, i: int) -> int:
         """Elements of one input operand of compute layer i (its whole input but for an add)."""

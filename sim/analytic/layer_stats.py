@@ -79,6 +79,9 @@ class LayerEventStats:
     spikes_out: int | float = 0
     ann_nonzero_inputs: int | float = 0
     ann_macs: int | float = 0
+    #: an add's current operands' elements, summed over samples (each read and added every
+    #: step in the SNN, once in the twin); 0 for every other layer
+    current_inputs: int | float = 0
     per_step: dict = field(default_factory=dict, repr=False)
     per_element: dict = field(default_factory=dict, repr=False)
 
@@ -138,12 +141,22 @@ def trace_event_stats(trace, samples: int | None = None) -> list[LayerEventStats
                                                 "spikes_out": np.zeros(l.n_neurons, np.int64),
                                                 "nonzero_out": np.zeros(l.n_neurons, np.int64)})
            for l in layers}
+    def current(src) -> bool:
+        return src is not None and src.output == "current"
+
     def source_bits(src, i, size):
+        if current(src):   # a current operand: no spikes (its elements count in current_inputs)
+            return np.zeros((T, size), np.int64)
         packed = trace.input_spikes_packed(i) if src is None else trace.spikes_packed(src.name, i)
         return _unpack(packed, size)
 
     def source_levels(src, i):
+        if current(src):
+            return np.zeros(src.n_neurons, np.int64)
         return trace.input_levels(i) if src is None else trace.activations(src.name, i).reshape(-1)
+
+    for l in layers:
+        out[l.name].current_inputs = n * sum(s.n_neurons for s in srcs[l.name] if current(s))
 
     for i in range(n):
         for l in layers:
@@ -252,9 +265,11 @@ def expected_event_stats(layers: list[LayerSpec], T: int, rate: float | dict[str
         if analog:
             r_in = np.zeros(l.n_inputs)
             rho_in = np.full(l.n_inputs, float(input_density))
-        else:
-            r_in = np.concatenate([r_el[s] for s in srcs])
-            rho_in = np.concatenate([rho_el[s] for s in srcs])
+        else:   # a current operand holds no spikes and no levels: zeros, counted in current_inputs
+            cur = [s is not None and by_name[s].output == "current" for s in srcs]
+            r_in = np.concatenate([np.zeros(by_name[s].n_neurons) if c else r_el[s] for s, c in zip(srcs, cur)])
+            rho_in = np.concatenate([np.zeros(by_name[s].n_neurons) if c else rho_el[s] for s, c in zip(srcs, cur)])
+            st.current_inputs = samples * sum(by_name[s].n_neurons for s, c in zip(srcs, cur) if c)
             st.spikes_in = samples * T * float(r_in.sum())
             st.synaptic_events = samples * T * float(r_in @ fan)
         st.ann_nonzero_inputs = samples * float(rho_in.sum())

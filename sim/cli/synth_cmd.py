@@ -30,6 +30,9 @@ def add_parser(sub) -> None:
                    help="LIF: the factor the membrane keeps per step, in (0, 1] (default 0.5)")
     p.add_argument("--reset", choices=["subtract", "zero"], default=None,
                    help="graph models: reset by subtraction or to zero (default: subtract for IF, zero for LIF)")
+    p.add_argument("--residual", choices=["spikes", "current"], default=None,
+                   help="graph models: 'spikes' (default): a block's last conv and shortcut conv fire and the add "
+                        "re-spikes their spikes; 'current': they output currents that the add sums before its neuron")
     p.add_argument("--encoding", choices=["direct", "rate", "events"], default="direct",
                    help="direct: the analog input drives the first layers (default); rate: input spikes "
                         "Bernoulli(pixel) per step; events: an event stream at the input's rate (--rate, "
@@ -73,7 +76,7 @@ def neuron_option(args: argparse.Namespace):
     from sim.trace.shapes import GRAPH_MODELS
     from sim.trace.schema import NeuronModel
 
-    given = [f"--{k}" for k in ("maxpool", "neuron", "leak", "reset") if getattr(args, k) is not None]
+    given = [f"--{k}" for k in ("maxpool", "neuron", "leak", "reset", "residual") if getattr(args, k) is not None]
     if given and args.model not in GRAPH_MODELS:
         raise ParameterError(None, given[0], f"applies to the graph models ({', '.join(GRAPH_MODELS)}), "
                              f"not to {args.model}")
@@ -105,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError(None, "--T", f"must be >= 1, got {args.T}")
     if args.samples < 1:
         raise ParameterError(None, "--samples", f"must be >= 1, got {args.samples}")
-    layers, input_shape = model_layers(args.model, args.T, maxpool=args.maxpool, neuron=neuron_option(args))
+    layers, input_shape = model_layers(args.model, args.T, maxpool=args.maxpool, neuron=neuron_option(args),
+                                       residual=args.residual)
     check_request(args.T, args.samples, input_shape, layers)   # what the reader accepts, before writing
     # a max-pool's spikes are the OR of its input's, not drawn at a rate
     drawn = [l.name for l in layers if l.output == "spikes" and l.kind != "maxpool"]

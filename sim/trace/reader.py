@@ -238,11 +238,13 @@ class Trace:
 
     def input_spikes(self, name: str, sample: int) -> np.ndarray | None:
         """Spikes a layer consumes for one sample, bool [T, *input_shape] (an add: [T, operands,
-        *input_shape]); None when it reads the analog input."""
+        *input_shape]); None when it reads the analog input or sums a current."""
         layer = self.layer(name)
         n = int(np.prod(layer.input_shape))
         rows = []
         for prev in self.sources(name):
+            if prev is not None and prev.output == "current":   # an add of currents: no spikes
+                return None
             if prev is None:
                 if not self.meta.spike_input:
                     return None

@@ -23,8 +23,12 @@ LAYER_KINDS = ("conv2d", "linear", "avgpool", "maxpool", "add", "flatten")
 NEURON_KINDS = ("conv2d", "linear", "avgpool", "add")
 #: The name a layer's ``inputs`` use for the network's input.
 NETWORK_INPUT = "input"
-#: What a layer produces: re-spiked events, a readout potential (no fire), or its input reshaped.
-OUTPUT_KINDS = ("spikes", "potential", "passthrough")
+#: What a layer produces: re-spiked events, a readout potential (no fire), its input reshaped,
+#: or (format 3) a ``current``: a conv2d/linear/avgpool without a neuron whose input current
+#: of each step is summed by the ``add`` layers it feeds (membrane/current addition).
+OUTPUT_KINDS = ("spikes", "potential", "passthrough", "current")
+#: Kinds that may output a current.
+CURRENT_KINDS = ("conv2d", "linear", "avgpool")
 #: ``direct``: the analog input drives the first layers; ``rate`` and ``events``: the stored
 #: input spikes (``input_spikes``) are the first layers' events.
 ENCODINGS = ("direct", "rate", "events")
@@ -158,8 +162,9 @@ class LayerSpec:
 
     @property
     def has_neurons(self) -> bool:
-        """Its outputs are neurons with a membrane (IF/LIF), not stateless (maxpool, flatten)."""
-        return self.kind in NEURON_KINDS
+        """Its outputs are neurons with a membrane (IF/LIF), not stateless (maxpool, flatten)
+        nor a current summed by an add (output ``current``)."""
+        return self.kind in NEURON_KINDS and self.output != "current"
 
     @property
     def op(self) -> str:

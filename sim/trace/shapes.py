@@ -70,17 +70,23 @@ def tiny(T: int) -> list[LayerSpec]:
     return feats + classifier_layers(feats[-1].output_shape, [16], 4, T)
 
 
-def _conv(name, inputs, in_shape, out_ch, k, stride, pad, T, neuron=None) -> LayerSpec:
+def _conv(name, inputs, in_shape, out_ch, k, stride, pad, T, neuron=None, output="spikes") -> LayerSpec:
     c, h, w = in_shape
     oh, ow = conv_output_hw(h, w, (k, k), (stride, stride), (pad, pad))
     return LayerSpec(name, "conv2d", in_shape, (out_ch, oh, ow), (k, k), (stride, stride), (pad, pad),
-                     act_scale=1.0 / T, has_bias=True, inputs=inputs, neuron=neuron)
+                     act_scale=1.0 / T, has_bias=True, inputs=inputs, neuron=None if output == "current" else neuron,
+                     output=output)
 
 
 def resnet(blocks: list[tuple[int, int, int]], T: int, *, stem: int = 64, hidden: list[int] | None = None,
            classes: int = 10, input_shape=(3, 32, 32), maxpool: bool = False,
-           neuron: NeuronModel | None = None) -> list[LayerSpec]:
+           neuron: NeuronModel | None = None, residual: str = "spikes") -> list[LayerSpec]:
     """A spiking ResNet of basic blocks as a layer graph (format 3).
+
+    ``residual``: ``spikes`` — the block's second conv and its 1x1 shortcut fire, and the add
+    re-spikes the sum of its operands' spikes; ``current`` — they output currents (no neuron)
+    that the add sums with the identity shortcut's spikes before its neuron fires (membrane /
+    current addition, as in spiking ResNets trained directly, e.g. ResNet-19 with tdBN).
 
     ``blocks``: (stage, channels, stride) per basic block. Stem: a 3x3 conv to ``stem``
     channels (stride 1, padding 1), then optionally a 3x3 max-pool (stride 2, padding 1).
@@ -102,12 +108,14 @@ def resnet(blocks: list[tuple[int, int, int]], T: int, *, stem: int = 64, hidden
     for stage, ch, stride in blocks:
         count[stage] = count.get(stage, 0) + 1
         b = f"s{stage}b{count[stage]}"
+        if residual not in ("spikes", "current"):
+            raise ValueError(f"residual must be 'spikes' or 'current', got {residual!r}")
         a = _conv(f"{b}_conv1", (x,), shape, ch, 3, stride, 1, T_, neuron)
-        c2 = _conv(f"{b}_conv2", (a.name,), a.output_shape, ch, 3, 1, 1, T_, neuron)
+        c2 = _conv(f"{b}_conv2", (a.name,), a.output_shape, ch, 3, 1, 1, T_, neuron, residual)
         layers += [a, c2]
         short = x
         if stride != 1 or shape[0] != ch:
-            d = _conv(f"{b}_down", (x,), shape, ch, 1, stride, 0, T_, neuron)
+            d = _conv(f"{b}_down", (x,), shape, ch, 1, stride, 0, T_, neuron, residual)
             layers.append(d)
             short = d.name
         layers.append(LayerSpec(f"{b}_add", "add", c2.output_shape, c2.output_shape, act_scale=1.0 / T_,
@@ -135,25 +143,29 @@ RESNET19_BLOCKS = [(1, 128, 1), (1, 128, 1), (1, 128, 1), (2, 256, 2), (2, 256, 
 SEW_LIF = NeuronModel(type="LIF", threshold=1.0, reset="zero", leak=0.5)
 
 
-def resnet18(T: int, maxpool: bool = False, neuron: NeuronModel | None = None) -> list[LayerSpec]:
-    return resnet(RESNET18_BLOCKS, T, maxpool=maxpool, neuron=neuron)
+def resnet18(T: int, maxpool: bool = False, neuron: NeuronModel | None = None,
+             residual: str = "spikes") -> list[LayerSpec]:
+    return resnet(RESNET18_BLOCKS, T, maxpool=maxpool, neuron=neuron, residual=residual)
 
 
-def resnet19(T: int, maxpool: bool = False, neuron: NeuronModel | None = None) -> list[LayerSpec]:
-    return resnet(RESNET19_BLOCKS, T, stem=128, hidden=[256], maxpool=maxpool, neuron=neuron)
+def resnet19(T: int, maxpool: bool = False, neuron: NeuronModel | None = None,
+             residual: str = "spikes") -> list[LayerSpec]:
+    return resnet(RESNET19_BLOCKS, T, stem=128, hidden=[256], maxpool=maxpool, neuron=neuron, residual=residual)
 
 
-def sew_resnet(T: int, maxpool: bool = True, neuron: NeuronModel | None = SEW_LIF) -> list[LayerSpec]:
+def sew_resnet(T: int, maxpool: bool = True, neuron: NeuronModel | None = SEW_LIF,
+               residual: str = "spikes") -> list[LayerSpec]:
     """SEW-ResNet-18 (Fang et al., NeurIPS 2021) on CIFAR: ResNet-18's graph with the stem's
     max-pool and LIF neurons (tau = 2, hard reset) by default; its residual adds sum spikes."""
-    return resnet(RESNET18_BLOCKS, T, maxpool=maxpool, neuron=neuron)
+    return resnet(RESNET18_BLOCKS, T, maxpool=maxpool, neuron=neuron, residual=residual)
 
 
-def tiny_resnet(T: int, maxpool: bool = True, neuron: NeuronModel | None = None) -> list[LayerSpec]:
+def tiny_resnet(T: int, maxpool: bool = True, neuron: NeuronModel | None = None,
+                residual: str = "spikes") -> list[LayerSpec]:
     """A tiny residual network for tests: a stem, a max-pool, one identity block and one
     downsampling block, a global pool and a readout (every new layer kind in a few hundred neurons)."""
     return resnet([(1, 4, 1), (2, 8, 2)], T, stem=4, classes=4, input_shape=(2, 8, 8), maxpool=maxpool,
-                  neuron=neuron)
+                  neuron=neuron, residual=residual)
 
 
 #: Graph models: they take the ``maxpool`` and ``neuron`` options of :func:`model_layers`.
@@ -172,8 +184,8 @@ MODEL_SHAPES = {
 MODEL_SHAPES.update(GRAPH_MODELS)
 
 
-def model_layers(model: str, T: int, *, maxpool: bool | None = None,
-                 neuron: NeuronModel | None = None) -> tuple[list[LayerSpec], tuple[int, ...]]:
+def model_layers(model: str, T: int, *, maxpool: bool | None = None, neuron: NeuronModel | None = None,
+                 residual: str | None = None) -> tuple[list[LayerSpec], tuple[int, ...]]:
     """Layers and input shape of a supported model shape. ``maxpool`` (graph models: a
     max-pool after the stem; None: the model's default) and ``neuron`` (every neuron layer's
     model; None: the model's default, IF for all but sew_resnet) apply to the graph models."""
@@ -186,8 +198,10 @@ def model_layers(model: str, T: int, *, maxpool: bool | None = None,
             kw["maxpool"] = maxpool
         if neuron is not None:
             kw["neuron"] = neuron
+        if residual is not None:
+            kw["residual"] = residual
         return build(T, **kw), input_shape
-    if maxpool or neuron is not None:
+    if maxpool or neuron is not None or residual is not None:
         raise ValueError(f"{model} is a chain model: the maxpool and neuron options are for "
                          f"{', '.join(GRAPH_MODELS)}")
     return build(T), input_shape

@@ -22,7 +22,7 @@ from sim.trace.schema import (
     ENCODINGS, FORMAT_NAME, LAYER_KINDS, NETWORK_INPUT, NEURON_TYPES, OUTPUT_KINDS, RESETS, SPIKE_BITORDER,
     SUPPORTED_VERSIONS, TWIN_LEVELS, V1_EXACT_TWIN_RECORDERS, LayerSpec, NeuronModel, TraceMeta,
 )
-from sim.trace.schema import NEURON_KINDS
+from sim.trace.schema import CURRENT_KINDS, NEURON_KINDS
 
 _REQUIRED_ROOT = {
     "format": str, "format_version": int, "model": str, "dataset": str, "T": int,
@@ -174,6 +174,10 @@ class _Validator:
                 if l.output != "potential" and l.name not in consumed:
                     c.fail("inputs", "no layer consumes its output (only a readout, output 'potential', "
                            "may end the network)", l.name)
+                for src in l.inputs:
+                    if src != NETWORK_INPUT and self.earlier[src].output == "current" and l.kind != "add":
+                        c.fail("inputs", f"'{src}' outputs a current, which only an add can sum; {article(l.kind)} "
+                               "layer reads spikes", l.name)
 
         self._root_datasets()
         for layer, g in zip(layers, group_objs):
@@ -273,7 +277,11 @@ class _Validator:
         if kind != "conv2d" and a["groups"] != 1:
             c.fail("groups", f"must be 1 for {article(kind)} layer, got {a['groups']}", name)
         neuron = None
-        if kind in NEURON_KINDS:
+        if kind in NEURON_KINDS and a["output"] == "current":
+            if a["neuron"] is not None:
+                c.fail("neuron", f"a layer whose output is a current has no neuron: expected null, got "
+                       f"{a['neuron']!r}", name)
+        elif kind in NEURON_KINDS:
             if graph:
                 if a["neuron"] is None:
                     c.fail("neuron", f"{article(kind)} layer has neurons: expected its neuron model, got null", name)
@@ -297,6 +305,9 @@ class _Validator:
             c.fail("output", "a flatten layer must be 'passthrough'", name)
         if kind != "flatten" and layer.output == "passthrough":
             c.fail("output", f"{article(kind)} layer computes; only flatten is 'passthrough'", name)
+        if layer.output == "current" and (not graph or kind not in CURRENT_KINDS):
+            c.fail("output", f"'current' is for conv2d, linear and avgpool layers of format 3 (a current summed "
+                   f"by an add), not {article(kind)} layer" + ("" if graph else f" of format {self.version}"), name)
         if kind == "maxpool" and layer.output != "spikes":
             c.fail("output", "a maxpool layer emits spikes (the OR over its window), got "
                    f"'{layer.output}'", name)
