@@ -100,6 +100,11 @@ VARIANTS = {
     "spatial_dataflow": [[], ["mapping.per_hop=true", "mapping.on_overflow=fold", "mapping.delivery=multicast",
                               "components.pe_array.rows=1", "components.pe_array.cols=2"]],
 }
+#: Variants for the bundled trace with membrane/current addition: its currents cross a fold cut
+#: through DRAM (spatial_dataflow's dram.current_read).
+CURRENT_VARIANTS = {"spatial_dataflow": [["components.local_memory.capacity_bytes=256", "components.pe_array.rows=2",
+                                          "components.pe_array.cols=3", "mapping.on_overflow=fold",
+                                          "mapping.per_hop=true"]]}
 
 
 def test_every_action_the_simulators_count_is_declared_by_its_component_class():
@@ -115,7 +120,8 @@ def test_every_action_the_simulators_count_is_declared_by_its_component_class():
     for trace in sorted((ENERGY_DIR.parents[1] / "traces").glob("*.h5")):
         with open_trace(trace) as tr:
             for arch, variants in VARIANTS.items():
-                for overrides in variants if trace.name == "tiny_synth_T4.h5" else [[]]:
+                extra = CURRENT_VARIANTS.get(arch, []) if trace.name == "tiny_resnet_current_T4.h5" else []
+                for overrides in (variants if trace.name == "tiny_synth_T4.h5" else [[]]) + extra:
                     spec = load_arch_spec(arch, overrides)
                     for run in count(tr, [spec], ["snn", "ann"], 1, progress=False):
                         for key in run.result.ledger.totals():

@@ -7,7 +7,9 @@ traces in both modes, with everything resident and with small buffers (live tens
 (d) a residual shortcut live across its block spills when the buffer cannot hold it beside
 the block's events, and not when it can; (e) under rate or event encoding the stored input
 spikes (SNN) or the twin's input levels (ANN) are read from DRAM into the buffer once per
-sample by each layer that reads them, and the plan holds them as events.
+sample by each layer that reads them, and the plan holds them as events; (f) a current layer
+(output ``current``) integrates without a neuron update and writes N values per step that its
+add reads and adds, held as events until then; closed form == simulator, validate --ideal exact.
 """
 
 from __future__ import annotations
@@ -386,3 +388,126 @@ def test_the_closed_form_equals_the_simulator_when_the_input_is_spikes(spike_inp
     doc = run_validation(str(spike_input_traces[model]), ARCH, ideal=True, overrides=opts, progress=False,
                          paper=False)
     assert doc["ok"], name
+
+
+# --- (f) membrane/current addition: conv layers that output currents into the add ---------------
+@pytest.fixture(scope="module")
+def current_trace(tmp_path_factory):
+    """``synth --model tiny_resnet --T 4 --rate 0.2 --samples 2 --residual current``."""
+    path = tmp_path_factory.mktemp("current") / "tiny_resnet_current.h5"
+    layers, shape = model_layers("tiny_resnet", 4, residual="current")
+    write_synthetic_trace(path, layers, shape, model="tiny_resnet", T=4, n_samples=2, rate=0.2, seed=0,
+                          with_weights=False)
+    return path
+
+
+def _conv_events(tr, layer):
+    """E of a conv layer over every sample, enumerated: each input spike times the output
+    positions whose window covers it, times the output channels (groups = 1)."""
+    c, h, w = layer.input_shape
+    k, oh, ow = layer.output_shape
+    cover = np.zeros((h, w), np.int64)
+    for oy in range(oh):
+        for ox in range(ow):
+            for ky in range(layer.kernel[0]):
+                for kx in range(layer.kernel[1]):
+                    iy = oy * layer.stride[0] - layer.padding[0] + ky
+                    ix = ox * layer.stride[1] - layer.padding[1] + kx
+                    if 0 <= iy < h and 0 <= ix < w:
+                        cover[iy, ix] += 1
+    (src,) = tr.sources(layer.name)
+    return sum(int((tr.spikes(src.name, i).reshape(tr.T, c, h, w) * cover).sum()) * k
+               for i in range(tr.n_samples))
+
+
+def test_a_current_layer_integrates_without_a_neuron_and_its_add_reads_its_values(current_trace):
+    spec = load_arch_spec(ARCH)
+    mb, pb = spec.data.membrane_bits, spec.data.psum_bits
+    with open_trace(current_trace) as tr:
+        reps = {r["mode"]: r for r in replay(tr, ARCH, ["snn", "ann"], "paper_v1_45nm", progress=False)}
+        n, T = tr.n_samples, tr.T
+        currents = [l for l in tr.layers if l.output == "current"]
+        adds = [l for l in tr.layers if l.kind == "add"]
+        assert [l.name for l in currents] == ["s1b1_conv2", "s2b1_conv2", "s2b1_down"]
+        for l in currents:
+            N, E = l.n_neurons, _conv_events(tr, l)
+            snn, ann = _layer(reps["snn"], l.name), _layer(reps["ann"], l.name)
+            c = snn["counts"]
+            assert not {"pe_array.compare", "pe_array.leak", "global_buffer.spike_write",
+                        "dram.output_write"} & c.keys(), l.name
+            # integration as a neuron layer's, into an accumulator held like membranes
+            assert c["global_buffer.weight_read"] == c["pe_array.add"] == E
+            assert c["register_file.membrane_read"] == c["register_file.membrane_write"] == E
+            assert c["global_buffer.current_write"] == n * T * N
+            assert c["global_buffer.membrane_read"] == c["global_buffer.membrane_write"] == n * T * N
+            assert snn["bits"]["global_buffer.current_write"] == mb
+            assert snn["totals"]["neuron_updates"] == 0 and snn["totals"]["synaptic_ops"] == E
+            # the twin: its psums go to the buffer for the add, no quantise, nothing to DRAM
+            a = ann["counts"]
+            assert a["global_buffer.output_write"] == n * N and ann["bits"]["global_buffer.output_write"] == pb
+            assert "pe_array.compare" not in a and "dram.output_write" not in a
+            assert ann["totals"]["neuron_updates"] == 0
+        for l in adds:
+            C = sum(s.n_neurons for s in tr.sources(l.name) if s.output == "current")
+            spiking = [s for s in tr.sources(l.name) if s.output == "spikes"]
+            S = sum(int(tr.spikes(s.name, i).sum()) for s in spiking for i in range(n))
+            nnz = sum(int(np.count_nonzero(tr.activations(s.name, i))) for s in spiking for i in range(n))
+            F = sum(int(tr.spikes(l.name, i).sum()) for i in range(n))
+            snn, ann = _layer(reps["snn"], l.name), _layer(reps["ann"], l.name)
+            c = snn["counts"]
+            assert c["global_buffer.current_read"] == n * T * C and snn["bits"]["global_buffer.current_read"] == mb
+            assert c["pe_array.add"] == S + F + n * T * C
+            assert c["register_file.membrane_read"] == S + n * T * l.n_neurons   # no access for currents
+            assert snn["totals"]["adds"] == S + n * T * C
+            a = ann["counts"]
+            assert a["global_buffer.current_read"] == n * C and ann["bits"]["global_buffer.current_read"] == pb
+            assert a["pe_array.add"] == nnz + n * C and a["global_buffer.input_read"] == nnz
+            assert ann["totals"]["adds"] == nnz + n * C
+        assert {l.name: sum(s.output == "current" for s in tr.sources(l.name)) for l in adds} == \
+            {"s1b1_add": 1, "s2b1_add": 2}
+
+
+def test_the_currents_handed_over_are_held_as_events_until_the_add_reads_them(current_trace):
+    spec = load_arch_spec(ARCH)
+    mb, pb = spec.data.membrane_bits, spec.data.psum_bits
+    with open_trace(current_trace) as tr:
+        T, names = tr.T, [l.name for l in tr.layers if l.output != "passthrough"]
+        down, conv2, add = tr.layer("s2b1_down"), tr.layer("s2b1_conv2"), tr.layer("s2b1_add")
+        shortcut = tr.layer("s1b1_add")   # read by s2b1_down: its input, not live across it
+        for mode, per, steps in (("snn", mb, T), ("ann", pb, 1)):
+            ab = 8
+            held = dict(zip(names, held_bits(tr.layers, mode, T, "layer_major", ab, spec.data.input_bits,
+                                             current_bits=per)))
+            inputs = down.n_inputs * (ab if mode == "ann" else 1)
+            # its own input events and N current values out, plus s2b1_conv2's currents live across it
+            assert held["s2b1_down"] == steps * (inputs + down.n_neurons * per + conv2.n_neurons * per)
+            # the add holds its two current operands as its input
+            out = add.n_neurons * (ab if mode == "ann" else 1)
+            assert held["s2b1_add"] == steps * (add.n_inputs * per + out)
+            assert held["s2b1_conv2"] > steps * shortcut.n_neurons   # the spike shortcut is live across it
+
+
+_CURRENT_SPECS = {"resident": [HUGE], "resident_time_major": [HUGE, "mapping.loop_order=time_major"],
+                  "dense": [HUGE, "mapping.zero_skipping=false", "components.pe_array.rows=3"],
+                  "small": ["components.global_buffer.capacity_bytes=120"],
+                  "small_time_major": ["components.global_buffer.capacity_bytes=200", "mapping.loop_order=time_major"]}
+
+
+@pytest.mark.parametrize("name", list(_CURRENT_SPECS))
+def test_the_closed_form_equals_the_simulator_with_current_residuals(current_trace, name):
+    opts = _CURRENT_SPECS[name]
+    with open_trace(current_trace) as tr:
+        causes = set()
+        for rep in replay(tr, ARCH, ["snn", "ann"], TABLE.path, overrides=opts, progress=False):
+            pred = _predict(tr, opts, rep["mode"])
+            assert_matches_report(pred, rep)
+            causes |= {c for lp in pred.layers for cs in lp.nonideal_terms().values() for c in cs}
+    assert causes <= NONIDEAL_CAUSES
+    assert (causes == set()) == name.startswith(("resident", "dense"))
+    if name == "small":
+        assert "io_events_spilled" in causes
+
+
+def test_validate_ideal_is_exact_with_current_residuals(current_trace):
+    doc = run_validation(str(current_trace), ARCH, ideal=True, progress=False, paper=False)
+    assert doc["ok"]

@@ -339,3 +339,92 @@ def test_the_closed_form_equals_the_simulator_when_the_input_is_spikes(spike_inp
     doc = run_validation(str(path), "spatial_dataflow", ideal=True, overrides=overrides, progress=False,
                          paper=False)
     assert doc["ok"]
+
+
+# --- (f) membrane/current addition: a current layer hands its N values to the add ------------
+@pytest.fixture(scope="module")
+def current_trace(tmp_path_factory):
+    """tiny_resnet whose block outputs are currents (s1b1_add = current + max-pool spikes,
+    s2b1_add = two currents)."""
+    path = tmp_path_factory.mktemp("current") / "tiny_resnet_current.h5"
+    layers, shape = model_layers("tiny_resnet", 4, residual="current")
+    write_synthetic_trace(path, layers, shape, model="tiny_resnet", T=4, n_samples=2, rate=0.2, seed=7)
+    return path
+
+
+def test_a_current_layer_has_no_neuron_step_and_its_add_receives_n_values_per_step(current_trace):
+    runs = _replay(current_trace, ["snn", "ann"])
+    with open_trace(current_trace) as tr:
+        n, T = tr.n_samples, tr.T
+        currents = [l for l in tr.layers if l.output == "current"]
+        assert len(currents) == 3
+        for l in currents:
+            s = _layer(runs["snn"], l.name)
+            # integrates its events like a neuron layer (membrane accumulator), no compare/fire/leak
+            assert "pe_array.compare" not in s["counts"] and "pe_array.leak" not in s["counts"]
+            assert s["counts"]["local_memory.membrane_read"] == s["counts"]["local_memory.membrane_write"] \
+                == l.n_neurons * T * n
+            assert s["counts"]["pe_array.add"] == s["counts"]["interconnect.spike_transfer"] > 0
+            assert s["totals"]["neuron_updates"] == s["totals"]["spikes_out"] == 0
+            a = _layer(runs["ann"], l.name)
+            assert "pe_array.compare" not in a["counts"] and "dram.output_write" not in a["counts"]
+        for add in (l for l in tr.layers if l.kind == "add"):
+            cur = [s for s in tr.sources(add.name) if s.output == "current"]
+            spk = [s for s in tr.sources(add.name) if s.output != "current"]
+            values = sum(s.n_neurons for s in cur)  # one value per element of each current operand
+            assert values > 0
+            events = sum(int(tr.spikes(s.name, i).sum()) for s in spk for i in range(n))
+            nonzero = sum(int(np.count_nonzero(tr.activations(s.name, i))) for s in spk for i in range(n))
+            s, a = _layer(runs["snn"], add.name), _layer(runs["ann"], add.name)
+            assert s["counts"]["interconnect.current_transfer"] == values * T * n
+            assert s["bits"]["interconnect.current_transfer"] == 8
+            assert s["counts"]["interconnect.spike_transfer"] == events
+            steps = add.n_neurons * T * n
+            assert s["counts"]["pe_array.add"] == events + values * T * n + steps  # + the reset
+            assert s["counts"]["pe_array.compare"] == steps
+            assert s["totals"]["adds"] == events + values * T * n
+            assert a["counts"]["interconnect.current_transfer"] == values * n
+            assert a["counts"]["interconnect.act_transfer"] == nonzero
+            assert a["counts"]["pe_array.add"] == a["totals"]["adds"] == nonzero + values * n
+
+
+# a chip on which the current trace folds so that current edges cross fold cuts in both modes
+# (s1b1_conv2 -> s1b1_add and s2b1_conv2 -> s2b1_add in SNN mode)
+CURRENT_FOLDING = ["components.local_memory.capacity_bytes=256", "components.pe_array.rows=2",
+                   "components.pe_array.cols=3", "mapping.on_overflow=fold", "mapping.per_hop=true"]
+CURRENT_OPTIONS = {**OPTIONS, "folds_current": CURRENT_FOLDING,
+                   "folds_current_wide": CURRENT_FOLDING + ["data.membrane_bits=16", "data.psum_bits=24",
+                                                            "mapping.zero_skipping=false"]}
+
+
+@pytest.mark.parametrize("options", list(CURRENT_OPTIONS), ids=list(CURRENT_OPTIONS))
+def test_closed_form_equals_the_simulator_with_current_operands(current_trace, options):
+    overrides = CURRENT_OPTIONS[options]
+    table = load_energy_table("horowitz_45nm")
+    spec = load_arch_spec("spatial_dataflow", overrides)
+    runs = _replay(current_trace, ["snn", "ann"], overrides, table.path)
+    with open_trace(current_trace) as tr:
+        stats, bits = trace_event_stats(tr), trace_activation_bits(tr)
+        for mode, rep in runs.items():
+            pred = sd.predict(spec, tr.layers, stats, tr.T, mode, bits, table)
+            assert_matches_report(pred, rep)
+            ideal = sd.predict(spec, tr.layers, stats, tr.T, mode, bits, table, ideal=True)
+            for p, r, i in zip(pred.layers, rep["layers"], ideal.layers):
+                # a current read back from DRAM is listed only where the chip folds
+                assert p.ideal_counts.get("dram.current_read", 0) == 0
+                assert {k: v for k, v in p.ideal_counts.items() if k != "dram.current_read"} == i.counts
+                extra = {k: sum(c.values()) for k, c in p.nonideal_terms().items()}
+                assert {k: v - i.counts.get(k, 0) for k, v in r["counts"].items() if v != i.counts.get(k, 0)} == extra
+            if options.startswith("folds"):
+                assert rep["extra"]["folds"] > 1
+            if options.startswith("folds_current"):  # current values cross a fold cut through DRAM
+                assert sum(l["counts"].get("dram.current_read", 0) for l in rep["layers"]) > 0
+
+
+def test_validate_is_exact_under_ideal_with_current_operands(current_trace):
+    doc = run_validation(str(current_trace), "spatial_dataflow", ideal=True, progress=False, paper=False)
+    assert doc["ok"] and all(r["summary"]["with_residual"] == 0 for r in doc["runs"])
+    assert all(t["counted"] == t["predicted"] for r in doc["runs"] for t in r["totals"].values())
+    doc = run_validation(str(current_trace), "spatial_dataflow", overrides=CURRENT_FOLDING, progress=False,
+                         paper=False)
+    assert doc["ok"] and all(r["summary"]["unexplained"] == 0 for r in doc["runs"])

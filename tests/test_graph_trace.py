@@ -19,6 +19,7 @@ from test_trace_corruption import assert_one_line_rejection, inspect_and_replay,
 
 RESNET = REPO / "traces" / "tiny_resnet_T4.h5"
 RESNET_LIF = REPO / "traces" / "tiny_resnet_lif_T4.h5"
+RESNET_CURRENT = REPO / "traces" / "tiny_resnet_current_T4.h5"
 
 
 def _group(f, name):
@@ -72,6 +73,11 @@ GRAPH_ERRORS = [
      ["layer s1b1_conv1", "neuron", "spike_counts"]),
     ("derived-twin-with-levels", RESNET, _root("twin_levels", "derived"), ["layer conv1", "activations", "derived"]),
     ("events-without-input-spikes", RESNET, _root("encoding", "events"), ["input_spikes", "missing"]),
+    ("current-into-a-conv", RESNET_CURRENT, _inputs("s2b1_conv1", ["s1b1_conv2"]),
+     ["layer s2b1_conv1", "inputs", "current", "only an add"]),
+    ("current-with-a-neuron", RESNET_CURRENT, _layer_attr("s1b1_conv2", "neuron", json.dumps(
+        {"type": "IF", "threshold": 1.0, "reset": "subtract", "leak": 0.0})), ["layer s1b1_conv2", "neuron", "current"]),
+    ("current-from-a-maxpool", RESNET, _layer_attr("maxpool", "output", "current"), ["layer maxpool", "output", "current"]),
 ]
 
 

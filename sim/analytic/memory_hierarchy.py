@@ -11,7 +11,10 @@ taken as an input: a spec the simulator refuses raises the same ParameterError h
 layer graph the plan holds the tensors live across each layer (σ includes their spill); an
 add counts like an average pool (no weights) over its operands' events, a max-pool is a
 stateless 1-bit OR per synaptic event (SNN) or a compare per non-zero input and window (ANN),
-and a LIF layer adds one leak per neuron per step.
+and a LIF layer adds one leak per neuron per step. A current layer (output ``current``)
+integrates like a neuron layer into an accumulator held like membranes, without a neuron
+update, and writes its N values to the buffer every step (the twin: its N psums once); the
+add reads and adds them (C = current operand values).
 
 Every count is a sum of terms named by their cause; the terms in
 ``closed_form.NONIDEAL_CAUSES`` vanish when everything is resident (k_w = k_m = K, σ = 0).
@@ -64,9 +67,12 @@ def _snn_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, r: Laye
     wb, mb, pb, ib = d.weight_bits, d.membrane_bits, d.psum_bits, d.input_bits
     N, S, E, F = l.n_neurons, st.spikes_in, st.synaptic_events, st.spikes_out
     spiking, has_w = l.output == "spikes", l.n_weights > 0
-    stateful = l.has_neurons  # a max-pool (spike OR) has no membrane and no neuron update
+    # membranes, or a current layer's accumulator; a max-pool (spike OR) keeps none
+    stateful = policy.keeps_state(l)
+    C = st.current_inputs  # an add's current operand values (n samples): read and added each step
     zs = spec.mapping["zero_skipping"]
-    steps = n * T * N if stateful else 0  # neuron updates
+    steps = n * T * N if stateful else 0  # membrane (accumulator) tiles per step
+    updates = n * T * N if l.has_neurons else 0  # neuron updates
     # weights: every channel once per sample (t = 0); non-resident ones again at every step
     w = dict(weights_once_per_sample=n * l.n_weights if has_w else 0,
              weights_refetched_per_step_nonresident=n * (T - 1) * r.weights_nonresident() if has_w else 0)
@@ -113,22 +119,27 @@ def _snn_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, r: Laye
                 led.add("global_buffer.weight_read", wb, weight_per_synaptic_event=E)
             led.add("register_file.membrane_read", mb, integrate_per_synaptic_event=E,
                     threshold_check_per_neuron_step=steps if spiking else 0)
-            led.add("pe_array.add", mb, integrate_per_synaptic_event=E, reset_per_output_spike=F)
+            led.add("pe_array.add", mb, integrate_per_synaptic_event=E, reset_per_output_spike=F,
+                    **({"current_per_value_step": T * C} if C else {}))
             led.add("register_file.membrane_write", mb, integrate_per_synaptic_event=E, reset_per_output_spike=F)
+            if C:
+                led.add("global_buffer.current_read", mb, current_per_value_step=T * C)
     if stateful and l.neuron is not None and l.neuron.leaks:
         led.add("pe_array.leak", mb, leak_per_neuron_step=steps)
     if spiking and stateful:
         led.add("pe_array.compare", mb, threshold_check_per_neuron_step=steps)
     if spiking:
         led.add("global_buffer.spike_write", address_bits(N), output_spike=F)
+    if l.output == "current":
+        led.add("global_buffer.current_write", mb, current_per_neuron_step=n * T * N)
     if stateful:
         led.add("global_buffer.membrane_read", mb, membrane_tile_per_neuron_step=steps)
         led.add("global_buffer.membrane_write", mb, membrane_tile_per_neuron_step=steps)
-    if not spiking:
+    if l.output == "potential":
         led.add("dram.output_write", mb, readout_once_per_sample=n * N)
     op = _OP_TOTAL[l.kind]
-    return {"macs": macs, ("synaptic_ops" if op == "macs" else op): E, "spikes_in": S, "spikes_out": F,
-            "neuron_updates": steps}
+    return {"macs": macs, ("synaptic_ops" if op == "macs" else op): E + T * C, "spikes_in": S, "spikes_out": F,
+            "neuron_updates": updates}
 
 
 def _ann_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, r: LayerResidency, act_bits: int,
@@ -139,9 +150,10 @@ def _ann_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, r: Laye
     wb, pb, ib = d.weight_bits, d.psum_bits, d.input_bits
     N, spiking, has_w = l.n_neurons, l.output == "spikes", l.n_weights > 0
     zs = spec.mapping["zero_skipping"]
-    macs = st.ann_macs if zs else n * l.dense_ops
+    C = st.current_inputs  # an add's current operand values (n samples): read and added densely
+    macs = st.ann_macs if zs else n * l.dense_ops - C
     in_bits = ib if st.analog_input else act_bits
-    reads = (st.ann_nonzero_inputs if zs else n * l.n_inputs) * r.channel_passes
+    reads = (st.ann_nonzero_inputs if zs else n * l.n_inputs - C) * r.channel_passes
     # weights: every channel once per sample; non-resident ones again at every pixel pass
     w = dict(weights_once_per_sample=n * l.n_weights if has_w else 0,
              weights_refetched_per_pixel_pass_nonresident=(n * (r.pixel_passes - 1) * r.weights_nonresident()
@@ -167,7 +179,9 @@ def _ann_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, r: Laye
     elif l.kind == "maxpool":  # a compare against the running max per (input, window)
         led.add("pe_array.compare", in_bits, mac=macs)
     else:  # average pooling, a residual add: a fixed-weight sum
-        led.add("pe_array.add", pb, mac=macs)
+        led.add("pe_array.add", pb, mac=macs, **({"current_per_value": C} if C else {}))
+    if C:
+        led.add("global_buffer.current_read", pb, current_per_value=C)
     led.add("register_file.input_read", in_bits, mac=macs)
     led.add("register_file.psum_read", acc_bits, mac=macs)
     led.add("register_file.psum_write", acc_bits, mac=macs)
@@ -175,9 +189,9 @@ def _ann_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, r: Laye
     if spiking and l.has_neurons:  # a max-pool's levels in are its levels out: no quantise
         led.add("pe_array.compare", pb, quantise_per_neuron=n * N)
     led.add("global_buffer.output_write", out_bits, output_per_neuron=n * N)
-    if not spiking:
+    if l.output == "potential":
         led.add("dram.output_write", out_bits, readout_once_per_sample=n * N)
-    return {_OP_TOTAL[l.kind]: macs, "neuron_updates": n * N if l.has_neurons else 0}
+    return {_OP_TOTAL[l.kind]: macs + C, "neuron_updates": n * N if l.has_neurons else 0}
 
 
 def predict(spec, layers: list[LayerSpec], stats: list[LayerEventStats], T: int, mode: str,

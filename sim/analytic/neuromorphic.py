@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from sim.analytic.closed_form import (
     Prediction,
     TermLedger,
@@ -75,7 +77,8 @@ def _dram_reads(led: TermLedger, key: str, bits: int, c, part, sources: list, si
 
 
 def _part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, fig: PartFigures, mesh: MeshGeometry,
-          groups: LayerGroups, n_configs: int, mode: str, T: int, ab: int, sources: list) -> None:
+          groups: LayerGroups, n_configs: int, mode: str, T: int, ab: int, sources: list,
+          currents: list[bool]) -> None:
     d, n = spec.data, st.samples
     has_dram = "dram" in spec.components
     analog = st.analog_input
@@ -90,23 +93,36 @@ def _part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, fig: PartFig
         led.add("dram.weight_read", d.weight_bits, weights_paged_per_sample=n * words)
         led.add("synapse_memory.weight_write", d.weight_bits, weights_paged_per_sample=n * words)
     c = st.per_element["nonzero_in" if graded else "spikes_in"]
+    size = l.n_inputs // len(sources)
+    steps = T if snn else 1
     if has_dram and (analog or not part.input_on_chip):
         if analog:
             led.add("dram.input_read", d.input_bits, image_once_per_sample=n * l.n_inputs)
         else:
             bits = address_bits(l.n_inputs) + (0 if snn else ab)
-            _dram_reads(led, f"dram.{'spike' if snn else 'activation'}_read", bits, c, part, sources,
-                        l.n_inputs // len(sources))
+            _dram_reads(led, f"dram.{'spike' if snn else 'activation'}_read", bits, c, part, sources, size)
+            off = sum(1 for cur, on in zip(currents, part.operands_on_chip) if cur and not on)
+            if off:  # current values from another configuration, every step
+                led.add("dram.input_read", mb, events_between_configurations=n * steps * off * size)
     payload = d.input_bits if analog else (0 if snn else ab)
+    # a current operand: each of its elements is one graded value per step (the twin: once)
+    cur = np.zeros(l.n_inputs)
+    for k, is_current in enumerate(currents):
+        if is_current:
+            cur[k * size:(k + 1) * size] = n * steps
+    if cur.any():  # an add that sums a current receives graded packets of the widest payload
+        payload = max(payload, mb)
+        c = c + cur.astype(c.dtype)
     # a packet: destination router, the source element's address, the payload
     flits = mesh.flits(mesh.header_bits + address_bits(l.n_inputs) + payload)
     led.add("noc.packet", flits * mesh.flit_bits, packet_per_destination=_num(c @ fig.packets))
     led.add("noc.flit_hop_ew", mesh.flit_bits, flit_hops=flits * _num(c @ fig.hops_ew))
     led.add("noc.flit_hop_ns", mesh.flit_bits, flit_hops=flits * _num(c @ fig.hops_ns))
     syn = _num(c @ fig.synapses)
+    syn_cur = _num(cur.astype(np.int64) @ fig.synapses)  # the current values among them
     out = st.per_element["spikes_out" if snn else "nonzero_out"]
     fired = _num(out[groups.neuron_mask(part.g0, part.g1)].sum()) if spiking else 0
-    if not l.has_neurons:  # a max pool: no weights, no membranes, no neuron update
+    if l.kind == "maxpool":  # no weights, no membranes, no neuron update
         if snn:
             led.add("core.compare", 1, spike_or_per_covering_window=syn)
         else:
@@ -116,19 +132,23 @@ def _part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, fig: PartFig
             led.add("neuron_memory.state_read", d.psum_bits, maximum_read_once_per_sample=n * N)
         led.add("core.fire", 1, output_event=fired)
     else:
-        _neuron_part(led, spec, l, st, syn, fired, N, mode, T)
+        _neuron_part(led, spec, l, st, syn - syn_cur, syn_cur, fired, N, mode, T)
     if part.output_off_chip and has_dram:
         if spiking:
             bits = address_bits(l.n_neurons) + (0 if snn else ab)
             led.add(f"dram.{'spike' if snn else 'activation'}_write", bits,
                     events_between_configurations=fired)
+        elif l.output == "current":  # its values, every step, for an add in another configuration
+            led.add("dram.output_write", mb, events_between_configurations=n * steps * N)
         else:
             led.add("dram.output_write", mb, readout_once_per_sample=n * N)
 
 
-def _neuron_part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, syn, fired, N: int, mode: str,
-                 T: int) -> None:
-    """The synaptic events and neuron updates of a part of a neuron layer (not a max pool)."""
+def _neuron_part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, syn, syn_cur, fired, N: int,
+                 mode: str, T: int) -> None:
+    """The synaptic events and neuron updates of a part of a neuron layer (not a max pool);
+    ``syn_cur``: an add's arriving current values (each a membrane read-modify-write and an
+    add, like an operand event). A current layer updates no neuron."""
     d, n, snn = spec.data, st.samples, mode == "snn"
     graded = st.analog_input or not snn
     mb = d.membrane_bits if snn else d.psum_bits
@@ -139,17 +159,17 @@ def _neuron_part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, syn, 
         if stores_weights(l):
             led.add("core.mac", d.weight_bits, graded_event_mac=syn)
         else:  # a residual add's non-zero operand, added into the partial sum
-            led.add("core.add", d.psum_bits, graded_operand_add=syn)
-        led.add(f"neuron_memory.{acc}_read", d.psum_bits, graded_event_mac=syn)
-        led.add(f"neuron_memory.{acc}_write", d.psum_bits, graded_event_mac=syn)
+            led.add("core.add", d.psum_bits, graded_operand_add=syn, current_value_add=syn_cur)
+        led.add(f"neuron_memory.{acc}_read", d.psum_bits, graded_event_mac=syn, current_value_add=syn_cur)
+        led.add(f"neuron_memory.{acc}_write", d.psum_bits, graded_event_mac=syn, current_value_add=syn_cur)
     else:
-        led.add("neuron_memory.membrane_read", mb, integrate_per_synaptic_event=syn)
-        led.add("neuron_memory.membrane_write", mb, integrate_per_synaptic_event=syn)
+        led.add("neuron_memory.membrane_read", mb, integrate_per_synaptic_event=syn, current_value_add=syn_cur)
+        led.add("neuron_memory.membrane_write", mb, integrate_per_synaptic_event=syn, current_value_add=syn_cur)
     steps = T if snn else 1
     if snn:
         integrate = ({"integrate_current_per_neuron_step": n * T * N} if st.analog_input
                      else {"integrate_per_synaptic_event": syn})
-        led.add("core.add", mb, **integrate, reset_per_output_spike=fired)
+        led.add("core.add", mb, **integrate, current_value_add=syn_cur, reset_per_output_spike=fired)
         if l.neuron is not None and l.neuron.leaks:
             led.add("core.leak", mb, leak_per_neuron_step=n * T * N)
     if l.output == "spikes":
@@ -157,7 +177,7 @@ def _neuron_part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, syn, 
         led.add("core.compare", mb, neuron_update_per_step=n * steps * N)
         led.add("neuron_memory.state_write", mb, neuron_update_per_step=n * steps * N)
         led.add("core.fire", 1, output_event=fired)
-    else:
+    elif l.output == "potential":
         led.add("neuron_memory.state_read", mb, readout_once_per_sample=n * N)
 
 
@@ -167,10 +187,10 @@ def _workload(l: LayerSpec, st: LayerEventStats, mode: str, T: int) -> dict:
     where = OP_TOTAL.get(l.kind)
     neurons = l.n_neurons if l.has_neurons else 0
     if mode == "ann":
-        return {where or "macs": st.ann_macs if where else 0, "neuron_updates": n * neurons}
+        return {where or "macs": st.ann_macs + st.current_inputs if where else 0, "neuron_updates": n * neurons}
     work = {"macs": 0, "spikes_in": st.spikes_in, "spikes_out": st.spikes_out, "neuron_updates": n * T * neurons}
     if where:
-        work["synaptic_ops" if where == "macs" else where] = st.synaptic_events
+        work["synaptic_ops" if where == "macs" else where] = st.synaptic_events + st.current_inputs * T
     if st.analog_input:
         work["macs"] += st.ann_macs
     return work
@@ -198,7 +218,8 @@ def predict(spec, layers: list[LayerSpec], stats: list[LayerEventStats], T: int,
         led = TermLedger()
         mine = [f for f in figures if f.part.layer_index == i]
         for f in mine:
-            _part(led, spec, l, st, f, mapping.mesh, groups[i], n_configs, mode, T, ab, sources[i])
+            _part(led, spec, l, st, f, mapping.mesh, groups[i], n_configs, mode, T, ab, sources[i],
+                  [j is not None and layers[j].output == "current" for j in sources[i]])
         residency = {"configurations": n_configs, "cores": groups[i].n_groups,
                      "parts": [{"segment": f.part.segment, "groups": [f.part.g0, f.part.g1],
                                 "input_on_chip": f.part.input_on_chip, "output_off_chip": f.part.output_off_chip}

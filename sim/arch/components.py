@@ -73,7 +73,7 @@ COMPONENT_CLASSES: dict[str, ComponentClass] = {c.name: c for c in (
                    level="dram", memory=True,
                    performs=("weight_read", "input_read", "output_write", "spill_read", "spill_write",
                              "membrane_read", "membrane_write", "boundary_read", "boundary_write",
-                             "spike_read", "spike_write", "activation_read", "activation_write")),
+                             "spike_read", "spike_write", "activation_read", "activation_write", "current_read")),
     ComponentClass("sram", {"capacity_bytes": CAPACITY, "width_bits": WIDTH, "banks": POS, "ports": POS,
                             "latency_cycles": CYCLES}, level="sram", memory=True,
                    performs=("weight_read", "weight_write", "input_read", "input_write", "output_write",
@@ -100,7 +100,7 @@ COMPONENT_CLASSES: dict[str, ComponentClass] = {c.name: c for c in (
     # spatial_dataflow's operand network: one word moved one hop
     ComponentClass("interconnect", {"width_bits": WIDTH, "words_per_cycle": POS, "latency_cycles": CYCLES},
                    suffix_actions={"_transfer": ("interconnect_transfer",), "hop": ("interconnect_transfer",)},
-                   performs=("act_transfer", "spike_transfer", "hop")),
+                   performs=("act_transfer", "spike_transfer", "current_transfer", "hop")),
 )}
 
 #: Classes whose every read and write is a memory access.

@@ -17,7 +17,7 @@ from sim.architectures.base import RunResult, Simulator, split_evenly
 from sim.engine import Dram, Ledger, PEArray, Sram, TilePipeline
 from sim.engine.components import Tile
 from sim.mapping.encoding import address_bits
-from sim.mapping.memory_hierarchy import LayerResidency, check_tiling
+from sim.mapping.memory_hierarchy import LayerResidency, check_tiling, keeps_state
 from sim.mapping.memory_hierarchy import plan as residency_plan
 from sim.trace import LayerSpec
 from sim.workload import LayerEvents, SampleEvents, Workload, add_totals, new_totals
@@ -53,7 +53,8 @@ class MemoryHierarchy(Simulator):
         has_w = l.n_weights > 0
         macs = ev.ann_macs if self.zero_skipping else ev.dense_macs
         in_bits = d.input_bits if ev.analog_input else self.act_bits
-        in_reads = (ev.ann_nnz_in if self.zero_skipping else l.n_inputs) * p.channel_passes
+        C = ev.current_in  # an add's current operands' values: read and added densely, once
+        in_reads = (ev.ann_nnz_in if self.zero_skipping else l.n_inputs - C) * p.channel_passes
         w_dram = (p.weight_channels_resident * p.weights_per_channel
                   + p.weights_nonresident() * p.pixel_passes) if has_w else 0
         w_glb = l.n_weights * p.pixel_passes
@@ -78,32 +79,37 @@ class MemoryHierarchy(Simulator):
         elif l.kind == "maxpool":  # a compare against the running max per (input, window)
             led.add(name, PE, "compare", macs, in_bits)
         else:  # average pooling, a residual add: a fixed-weight sum, no weights to fetch
-            led.add(name, PE, "add", macs, d.psum_bits)
+            led.add(name, PE, "add", macs + C, d.psum_bits)
+        if C:  # each current value (a psum) from the buffer, added once
+            led.add(name, GLB, "current_read", C, d.psum_bits)
         led.add(name, RF, "input_read", macs, in_bits)
         led.add(name, RF, "psum_read", macs, acc_bits)
         led.add(name, RF, "psum_write", macs, acc_bits)
         spiking = l.output == "spikes"
         quantise = spiking and l.has_neurons  # a max-pool's levels in are its levels out
-        out_bits = self.act_bits if spiking else d.psum_bits
+        out_bits = self.act_bits if spiking else d.psum_bits  # a readout or a current: psums
         if quantise:
             led.add(name, PE, "compare", l.n_neurons, d.psum_bits)  # clamp + quantise
         led.add(name, GLB, "output_write", l.n_neurons, out_bits)
         final_out = 0
-        if not spiking:  # the readout leaves the chip
+        if l.output == "potential":  # the readout leaves the chip
             led.add(name, DRAM, "output_write", l.n_neurons, out_bits)
             final_out = l.n_neurons * out_bits
         dram_in = w_dram * d.weight_bits + (l.n_inputs * d.input_bits if ev.analog_input else 0) + p.io_spill_bits
         sram = (w_dram + w_glb) * d.weight_bits + in_reads * in_bits + l.n_neurons * out_bits
         dram_in += levels * self.act_bits
-        sram += levels * self.act_bits
-        return Tile(name, dram_in, sram, macs + (l.n_neurons if quantise else 0), p.io_spill_bits + final_out)
+        sram += levels * self.act_bits + C * d.psum_bits
+        return Tile(name, dram_in, sram, macs + C + (l.n_neurons if quantise else 0), p.io_spill_bits + final_out)
 
     def count_snn_step(self, led: Ledger, l: LayerSpec, p: LayerResidency, ev: LayerEvents, t: int) -> Tile:
         d, name, T = self.d, l.name, self.wl.T
         N, E, F, S = l.n_neurons, int(ev.synops[t]), int(ev.out_spikes[t]), int(ev.in_spikes[t])
         has_w = l.n_weights > 0
-        stateful = l.has_neurons  # a max-pool (spike OR) has no membrane and no neuron update
+        # membranes, or a current layer's accumulator; a max-pool (spike OR) keeps none
+        stateful = keeps_state(l)
         spiking = l.output == "spikes"
+        current = l.output == "current"  # accumulates like a neuron layer, no neuron update
+        C = ev.current_in  # an add's current operands' values, read and added every step
         mb = d.membrane_bits
         # weights: resident channels come from DRAM once per sample, the rest every step
         w_dram = p.weights_nonresident() + (p.weight_channels_resident * p.weights_per_channel if t == 0 else 0)
@@ -164,9 +170,12 @@ class MemoryHierarchy(Simulator):
                     led.add(name, GLB, "weight_read", E, d.weight_bits)
                     sram += E * d.weight_bits
                 led.add(name, RF, "membrane_read", E + (N if spiking else 0), mb)
-                led.add(name, PE, "add", E + F, mb)
+                led.add(name, PE, "add", E + F + C, mb)
                 led.add(name, RF, "membrane_write", E + F, mb)
-                ops += E + F
+                ops += E + F + C
+                if C:  # this step's current values from the buffer
+                    led.add(name, GLB, "current_read", C, mb)
+                    sram += C * mb
         if stateful and l.neuron is not None and l.neuron.leaks:  # LIF: the membrane decays each step
             led.add(name, PE, "leak", N, mb)
             ops += N
@@ -176,12 +185,15 @@ class MemoryHierarchy(Simulator):
         if spiking:
             led.add(name, GLB, "spike_write", F, address_bits(N))
             sram += F * address_bits(N)
+        if current:  # the step's N accumulated values go to the buffer for the add
+            led.add(name, GLB, "current_write", N, mb)
+            sram += N * mb
         if stateful:  # membrane tiles move between buffer and register files once per step
             led.add(name, GLB, "membrane_read", N, mb)
             led.add(name, GLB, "membrane_write", N, mb)
             sram += 2 * N * mb
         dram_out = m_dram * mb + spill
-        if not spiking and t == T - 1:
+        if l.output == "potential" and t == T - 1:
             led.add(name, DRAM, "output_write", N, mb)
             dram_out += N * mb
         return Tile(name, dram_in, sram, ops, dram_out)

@@ -117,6 +117,22 @@ class Neuromorphic(Simulator):
         idx = events.input_nonzero(i)
         return np.array([0, idx.size], dtype=np.int64), idx, self.act_bits
 
+    def _currents(self, i: int) -> np.ndarray | None:
+        """Input elements of layer i that are current values (an add's current operands,
+        every element), or None when it reads no current."""
+        ops = self.wl.current_operands(i)
+        if not ops:
+            return None
+        n = self.wl.operand_size(i)
+        return (np.asarray(ops, dtype=np.int64)[:, None] * n + np.arange(n)).reshape(-1)
+
+    @staticmethod
+    def _with_currents(ptr: np.ndarray, idx: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows ``idx[ptr[t]:ptr[t+1]]`` with every current element ``cur`` appended to each:
+        a current layer hands all its N values to the add every step (the twin: once)."""
+        rows = [np.concatenate([idx[ptr[t]:ptr[t + 1]], cur]) for t in range(len(ptr) - 1)]
+        return ptr + np.arange(len(ptr), dtype=np.int64) * cur.size, np.concatenate(rows).astype(np.int64)
+
     def _fired(self, part: Part, mode: str, events: SampleEvents, steps: int) -> np.ndarray:
         """Events the part's neurons emit per step (spikes, or non-zero ANN activations)."""
         l = self.wl.layers[part.layer_index]
@@ -149,6 +165,13 @@ class Neuromorphic(Simulator):
         n = self.wl.operand_size(part.layer_index)
         return int(np.count_nonzero(~np.array(on)[idx // n]))
 
+    def _off_chip_currents(self, part: Part) -> int:
+        """Current values per step that enter ``part`` from off-chip (its current operands in
+        another configuration), read from DRAM."""
+        i = part.layer_index
+        on = part.operands_on_chip
+        return self.wl.operand_size(i) * sum(1 for k in self.wl.current_operands(i) if not on[k])
+
     # -- counting ---------------------------------------------------------------------------
     def _count_traffic(self, led: Ledger, name: str, flits: int, tr: Traffic, k: int):
         """Packets and per-direction flit hops of input row k."""
@@ -163,7 +186,9 @@ class Neuromorphic(Simulator):
         updates of every step. Graded events (the analog input, ANN activations) arrive
         once and multiply (a residual add's only add); spikes arrive every step and only add.
         A max pool holds no neurons: each event is one compare per covering window (the
-        spike OR; the twin's running max), and it emits its outputs."""
+        spike OR; the twin's running max), and it emits its outputs. A current layer
+        integrates like a neuron layer but updates no neuron (its values leave as packets);
+        an add counts each arriving current value as an operand event (``tr`` holds them)."""
         d, l = self.d, self.wl.layers[part.layer_index]
         name, N = l.name, int(part.node_neurons.sum())
         snn = mode == "snn"
@@ -174,7 +199,7 @@ class Neuromorphic(Simulator):
         for k in range(synops.shape[0]):
             self._count_traffic(led, name, flits, tr, k)
             syn_k = int(synops[k])
-            if not l.has_neurons:  # max pool: stateless OR, or the twin's running max
+            if l.kind == "maxpool":  # stateless OR, or the twin's running max
                 if snn:
                     led.add(name, CORE, "compare", syn_k, 1)
                 else:
@@ -195,7 +220,7 @@ class Neuromorphic(Simulator):
             else:
                 led.add(name, NEU, "membrane_read", syn_k, mb)
                 led.add(name, NEU, "membrane_write", syn_k, mb)
-        if not l.has_neurons:  # max pool: emit the spikes (the twin reads each maximum out once)
+        if l.kind == "maxpool":  # emit the spikes (the twin reads each maximum out once)
             if not snn:
                 led.add(name, NEU, "state_read", N, d.psum_bits)
             led.add(name, CORE, "fire", int(fired.sum()), 1)
@@ -212,7 +237,7 @@ class Neuromorphic(Simulator):
                 led.add(name, CORE, "compare", N, mb)
                 led.add(name, NEU, "state_write", N, mb)
                 led.add(name, CORE, "fire", int(fired[t]), 1)
-            elif t == T - 1:  # the readout's potentials leave the chip
+            elif l.output == "potential" and t == T - 1:  # the readout's potentials leave the chip
                 led.add(name, NEU, "state_read", N, mb)
 
     def _segment(self, led: Ledger, s: int, mode: str, events: SampleEvents, clock: Clock):
@@ -234,8 +259,11 @@ class Neuromorphic(Simulator):
                 led.add(name, SYN, "weight_write", words, d.weight_bits)
                 dram_in += words * d.weight_bits
             ptr, idx, payload = self._inputs(part, mode, events)
-            flits = self._flits(part, payload)
-            tr = self.routed.traffic(k, ptr, idx, flits)
+            cur = self._currents(part.layer_index)
+            events_ptr, events_idx = (ptr, idx) if cur is None else self._with_currents(ptr, idx, cur)
+            # an add that sums a current receives graded packets: one format, the widest payload
+            flits = self._flits(part, payload if cur is None else max(payload, mb))
+            tr = self.routed.traffic(k, events_ptr, events_idx, flits)
             analog = self.wl.analog[part.layer_index]
             if self.has_dram and (analog or not part.input_on_chip):
                 if analog:
@@ -247,6 +275,10 @@ class Neuromorphic(Simulator):
                     off = self._off_chip_events(part, idx)
                     led.add(name, DRAM, act, off, ebits)
                     dram_in += off * ebits
+                    values = self._off_chip_currents(part) * T  # current values, every step
+                    if values:
+                        led.add(name, DRAM, "input_read", values, mb)
+                        dram_in += values * mb
             fired = self._fired(part, mode, events, T)
             self._count_part(led, part, mode, T, flits, tr, fired, analog)
             K = tr.core_synops.shape[0]  # rows of input events: T for spikes, 1 for graded events
@@ -260,9 +292,10 @@ class Neuromorphic(Simulator):
                     ebits = address_bits(l.n_neurons) + (0 if mode == "snn" else self.act_bits)
                     led.add(name, DRAM, act, int(fired.sum()), ebits)
                     dram_out += int(fired.sum()) * ebits
-                else:
-                    led.add(name, DRAM, "output_write", N, mb)
-                    dram_out += N * mb
+                else:  # a readout's potentials once; a current's values every step
+                    values = N * (T if l.output == "current" else 1)
+                    led.add(name, DRAM, "output_write", values, mb)
+                    dram_out += values * mb
             # per-step work of the part's busiest core
             upd = np.zeros(T, dtype=np.int64)  # a max pool updates no neurons
             if spiking and l.has_neurons:
@@ -276,7 +309,7 @@ class Neuromorphic(Simulator):
             clock.link_flits += link.sum(axis=0)
             clock.core_busy += int((work.sum(axis=1) + (N * self.update_cycles) * (upd > 0)).sum())
             counts = clock.element_events.setdefault(k, np.zeros(l.n_inputs, dtype=np.int64))
-            counts += np.bincount(idx, minlength=l.n_inputs)
+            counts += np.bincount(events_idx, minlength=l.n_inputs)
         self._time(loads, timeline, T, clock)
 
     def _time(self, loads: list[PartLoad], timeline, T: int, clock: Clock):

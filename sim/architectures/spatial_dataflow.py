@@ -58,6 +58,9 @@ class SpatialDataflow(Simulator):
         # per layer name, its input elements that are the network's stored input spikes
         # (rate or event encoding): they enter from DRAM at the input port
         self.network_inputs = {l.name: workload.network_input_elements(i) for i, l in enumerate(workload.layers)}
+        #: layers whose output is a current (membrane/current addition): their consumers (adds)
+        #: receive N accumulated values per step (SNN) / per sample (ANN) on that edge
+        self.currents = {l.name for l in workload.layers if l.output == "current"}
 
     # -- placement ----------------------------------------------------------------------
     def place(self, mode: str) -> list[Group]:
@@ -86,15 +89,39 @@ class SpatialDataflow(Simulator):
         w.words += transfers
         return per_synapse if multicast and l.n_weights else 0
 
-    def _boundary(self, led: Ledger, l: LayerSpec, g: Group, bits: int, w: Work) -> None:
+    def _boundary(self, led: Ledger, l: LayerSpec, g: Group, bits: int, w: Work, out_bits: int | None = None) -> None:
         """Fold boundaries: a layer with a consumer in a later fold writes its outputs to DRAM
-        once, and a layer reads back each input operand whose source ran in an earlier fold
-        (``bits`` per value)."""
-        reads = (l.n_inputs // l.n_operands) * sum(e.via_dram for e in g.edges)
+        once (``out_bits`` per value, default ``bits``: a current layer's are wider), and a
+        layer reads back each spike / activation operand whose source ran in an earlier fold
+        (``bits`` per value; current operands: :meth:`_currents`)."""
+        out_bits = bits if out_bits is None else out_bits
+        reads = (l.n_inputs // l.n_operands) * sum(e.via_dram and e.source not in self.currents for e in g.edges)
         writes = l.n_neurons if g.writes_out else 0
         led.add(l.name, DRAM, "boundary_read", reads, bits)
-        led.add(l.name, DRAM, "boundary_write", writes, bits)
-        w.dram_bits += (reads + writes) * bits
+        led.add(l.name, DRAM, "boundary_write", writes, out_bits)
+        w.dram_bits += reads * bits + writes * out_bits
+
+    def _currents(self, led: Ledger, l: LayerSpec, g: Group, bits: int, w: Work) -> int:
+        """An add's current operands (membrane/current addition), once per step (SNN) or
+        sample (ANN): each of the n values of every current edge moves once to the group
+        (``interconnect.current_transfer``, ⌈bits/w⌉ words each; with ``per_hop`` the edge's
+        hops − 1 more), read back from DRAM first when its source ran in an earlier fold
+        (``dram.current_read``, ``bits``). Returns the values (one add each); records
+        nothing for a layer without current operands."""
+        edges = [e for e in g.edges if e.source in self.currents]
+        if not edges:
+            return 0
+        n, words = l.n_inputs // l.n_operands, math.ceil(bits / self.word)
+        values = n * len(edges)
+        led.add(l.name, LINK, "current_transfer", values * words, self.word)
+        if self.m["per_hop"]:
+            led.add(l.name, LINK, "hop", sum(n * words * (e.hops - 1) for e in edges), self.word)
+        back = n * sum(e.via_dram for e in edges)
+        if g.folds > 1:
+            led.add(l.name, DRAM, "current_read", back, bits)
+        w.words += values * words
+        w.dram_bits += back * bits
+        return values
 
     def _weights(self, led: Ledger, l: LayerSpec, folded: bool, w: Work) -> None:
         """Folded layers reload their weights from DRAM once per sample; resident ones never."""
@@ -110,8 +137,9 @@ class SpatialDataflow(Simulator):
         zs = self.m["zero_skipping"]
         macs = ev.ann_macs if zs else ev.dense_macs
         in_bits = d.input_bits if ev.analog_input else self.act_bits
-        reads = self._deliver(led, l, g, "act_transfer", macs, ev.ann_nnz_in if zs else l.n_inputs,
+        reads = self._deliver(led, l, g, "act_transfer", macs, ev.ann_nnz_in if zs else l.n_inputs - ev.current_in,
                               math.ceil(in_bits / self.word), w, edges)
+        currents = self._currents(led, l, g, d.psum_bits, w)  # an add's current operands: once each
         led.add(name, MEM, "weight_read", reads, d.weight_bits)
         w.mem_bits += reads * d.weight_bits
         spiking = l.output == "spikes"
@@ -120,14 +148,15 @@ class SpatialDataflow(Simulator):
             led.add(name, PE, "mac", macs, d.weight_bits)
         elif l.kind == "maxpool":  # each operand against its window's running max; no quantise
             led.add(name, PE, "compare", macs, in_bits)
-        else:  # average pooling, a residual add: a fixed-weight sum
-            led.add(name, PE, "add", macs, d.psum_bits)
+        else:  # average pooling, a residual add (and its current operands): a fixed-weight sum
+            led.add(name, PE, "add", macs + currents, d.psum_bits)
         if l.has_neurons:
             compares = l.n_neurons if spiking and self.m["neuron_ops"] == "hardware" else 0
             led.add(name, PE, "compare", compares, d.psum_bits)  # clamp + quantise
-        w.ops += macs + compares
+        w.ops += macs + currents + compares
         self._weights(led, l, g.folds > 1, w)
-        self._boundary(led, l, g, self.act_bits, w)
+        # a current layer's outputs are its psums (pre-activation, psum bits)
+        self._boundary(led, l, g, self.act_bits, w, d.psum_bits if l.output == "current" else None)
         if ev.analog_input:
             led.add(name, DRAM, "input_read", l.n_inputs, d.input_bits)
             w.dram_bits += l.n_inputs * d.input_bits
@@ -135,7 +164,7 @@ class SpatialDataflow(Simulator):
         if levels:  # rate / event encoding: the twin's input levels, once per sample
             led.add(name, DRAM, "input_read", levels, self.act_bits)
             w.dram_bits += levels * self.act_bits
-        if not spiking:  # the readout leaves the chip
+        if l.output == "potential":  # the readout leaves the chip
             led.add(name, DRAM, "output_write", l.n_neurons, d.psum_bits)
             w.dram_bits += l.n_neurons * d.psum_bits
         return w
@@ -144,11 +173,14 @@ class SpatialDataflow(Simulator):
                        edges=None) -> Work:
         """Step ``t`` of one sample of layer ``l`` in the SNN (``edges``: see :meth:`_deliver`).
         A neuron layer integrates its events into membranes and updates every neuron; a
-        max-pool is stateless: one 1-bit compare (the spike OR) per synaptic event."""
+        current layer integrates its events the same way into its N accumulators but has no
+        neuron step (no compare, reset or leak: its consumers receive the values, see
+        :meth:`_currents`); a max-pool is stateless: one 1-bit compare (the spike OR) per
+        synaptic event."""
         d, name, w, T = self.d, l.name, Work(), self.wl.T
         N, E, F, S = l.n_neurons, int(ev.synops[t]), int(ev.out_spikes[t]), int(ev.in_spikes[t])
         mb, pb = d.membrane_bits, d.psum_bits
-        spiking, pool = l.output == "spikes", not l.has_neurons
+        spiking, pool = l.output == "spikes", l.kind == "maxpool"
         adds = 0
         if ev.analog_input:  # never a max-pool: the trace format refuses one on the image
             # direct encoding: the constant input current is computed once, like the ANN's layer 1
@@ -176,11 +208,12 @@ class SpatialDataflow(Simulator):
                 led.add(name, PE, "compare", E, 1)
                 w.ops += E
             else:
-                adds += E
+                adds += E + self._currents(led, l, g, mb, w)  # an add's current operands: every step
         led.add(name, MEM, "weight_read", reads, d.weight_bits)
         w.mem_bits += reads * d.weight_bits
-        # every neuron's membrane is read and written back once per step (events accumulate
-        # into it in between, in the PE's accumulator); a max-pool has none
+        # every neuron's membrane (a current layer's accumulator) is read and written back once
+        # per step (events accumulate into it in between, in the PE's accumulator); a max-pool
+        # has none
         Nm = 0 if pool else N
         led.add(name, MEM, "membrane_read", Nm, mb)
         led.add(name, MEM, "membrane_write", Nm, mb)
@@ -190,15 +223,16 @@ class SpatialDataflow(Simulator):
         if fires:  # the reset (any rule): ungated in the paper's accounting, else only on fire
             adds += N if self.m["neuron_ops"] == "paper" else F
         led.add(name, PE, "add", adds, mb)
-        if not pool:  # (a max-pool's compares are its 1-bit ORs)
+        if l.has_neurons:  # (a max-pool's compares are its 1-bit ORs; a current layer has none)
             led.add(name, PE, "compare", compares, mb)
         w.ops += adds + compares
         if l.neuron is not None and l.neuron.leaks:  # LIF: the membrane decays once per step
             led.add(name, PE, "leak", N, mb)
             w.ops += N
         self._weights(led, l, g.folds > 1 and t == 0, w)
-        self._boundary(led, l, g, 1, w)  # one bit per neuron per step
-        out = N if (not spiking and t == T - 1) else 0
+        # one bit per neuron per step (a current layer's values: membrane bits)
+        self._boundary(led, l, g, 1, w, mb if l.output == "current" else None)
+        out = N if (l.output == "potential" and t == T - 1) else 0
         led.add(name, DRAM, "output_write", out, mb)
         w.dram_bits += out * mb
         return w
@@ -256,8 +290,9 @@ class _Session:
             s = np.bincount(key, minlength=wl.T * k).reshape(wl.T, k)
             e = np.bincount(key, weights=fan[idx], minlength=wl.T * k).astype(np.int64).reshape(wl.T, k)
             return [list(zip(e[t], s[t])) for t in range(wl.T)]
-        if not a.m["zero_skipping"]:  # dense: every element of every operand
-            return [(wl.layers[i].dense_ops // k, n)] * k
+        if not a.m["zero_skipping"]:  # dense: every element of every operand (a current one: none)
+            cur = wl.current_operands(i)
+            return [(0, 0) if j in cur else (wl.layers[i].dense_ops // k, n) for j in range(k)]
         nz = events.input_nonzero(i)
         nnz = np.bincount(nz // n, minlength=k)
         macs = np.bincount(nz // n, weights=fan[nz], minlength=k).astype(np.int64)

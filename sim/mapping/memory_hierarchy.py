@@ -76,8 +76,15 @@ def channels_pixels(layer: LayerSpec) -> tuple[int, int]:
     return layer.output_shape[0], 1
 
 
+def keeps_state(layer: LayerSpec) -> bool:
+    """SNN: the layer keeps N values that its events update in place: membrane potentials,
+    or a current layer's per-step accumulator (output ``current``, no neuron), held and
+    moved exactly like membranes. A stateless max-pool keeps none."""
+    return layer.has_neurons or layer.output == "current"
+
+
 def event_bits(layer: LayerSpec, input_operands: int, mode: str, T: int, loop_order: str,
-               act_bits: int, input_bits: int) -> int:
+               act_bits: int, input_bits: int, current_operands: int = 0, current_bits: int = 0) -> int:
     """Bits of the layer's input and output events held in the buffer during one pass. ANN:
     the input activations (an operand that is the network input at ``input_bits``, the
     others at ``act_bits``) and the outputs at ``act_bits``. SNN: one bit per input and output
@@ -86,17 +93,21 @@ def event_bits(layer: LayerSpec, input_operands: int, mode: str, T: int, loop_or
     the network's *analog* input (1 or True for the first layer of a direct-encoded chain,
     else 0: under rate or event encoding the input is spikes, held like any layer's events,
     and the twin's input levels are activations at ``act_bits``); an add's input is its
-    operands concatenated."""
+    operands concatenated. Currents (output ``current``) are values of ``current_bits`` bits
+    (SNN: membrane bits, per step held; ANN: psum bits): a current layer's N outputs and an
+    add's ``current_operands`` operands."""
     n = layer.n_inputs // layer.n_operands
-    from_layers = layer.n_operands - int(input_operands)
+    from_layers = layer.n_operands - int(input_operands) - current_operands
+    out = layer.n_neurons * (current_bits if layer.output == "current" else (act_bits if mode == "ann" else 1))
+    currents = current_operands * n * current_bits
     if mode == "ann":
-        return n * (int(input_operands) * input_bits + from_layers * act_bits) + layer.n_neurons * act_bits
+        return n * (int(input_operands) * input_bits + from_layers * act_bits) + currents + out
     steps = T if loop_order == "layer_major" else 1
-    return steps * (from_layers * n + layer.n_neurons)
+    return steps * (from_layers * n + currents + out)
 
 
 def held_bits(layers: list[LayerSpec], mode: str, T: int, loop_order: str, act_bits: int,
-              input_bits: int, spike_input: bool = False) -> list[int]:
+              input_bits: int, spike_input: bool = False, current_bits: int = 0) -> list[int]:
     """Per compute layer, the event bits the buffer must hold during its pass: its own input
     and output events (:func:`event_bits`) and every tensor live across it — produced before
     it and read by a layer after it, but not by it (a residual shortcut across its block).
@@ -104,8 +115,9 @@ def held_bits(layers: list[LayerSpec], mode: str, T: int, loop_order: str, act_b
     bits (ANN) or one bit per neuron per step held (SNN); the analog input n·ib (ANN), none
     (SNN). ``spike_input``: the network input is stored spikes (rate or event encoding), held
     like a layer's output (n·ab in the twin, n bits per step held in the SNN), by the layers
-    that read it too. For a chain nothing is live across a layer: the bits are
-    :func:`event_bits`."""
+    that read it too. A current layer's output is N values of ``current_bits`` bits (SNN:
+    membrane bits, per step held; ANN: psum bits), held until the add reads them. For a
+    chain nothing is live across a layer: the bits are :func:`event_bits`."""
     comp = compute_layers(layers)
     sources = graph_sources(layers)
     steps = T if loop_order == "layer_major" else 1
@@ -116,14 +128,20 @@ def held_bits(layers: list[LayerSpec], mode: str, T: int, loop_order: str, act_b
             last[s] = j
             size[s] = l.n_inputs // l.n_operands
 
+    def current(s: int | None) -> bool:
+        return s is not None and comp[s].output == "current"
+
     def tensor(s: int | None) -> int:
+        if current(s):
+            return size[s] * current_bits * (1 if mode == "ann" else steps)
         if s is None and not spike_input:
             return size[s] * input_bits if mode == "ann" else 0
         return size[s] * (act_bits if mode == "ann" else steps)
 
     out = []
     for j, (l, srcs) in enumerate(zip(comp, sources)):
-        own = event_bits(l, 0 if spike_input else srcs.count(None), mode, T, loop_order, act_bits, input_bits)
+        own = event_bits(l, 0 if spike_input else srcs.count(None), mode, T, loop_order, act_bits, input_bits,
+                         sum(map(current, srcs)), current_bits)
         live = sum(tensor(s) for s, end in last.items()
                    if (-1 if s is None else s) < j < end and s not in srcs)
         out.append(own + live)
@@ -132,10 +150,17 @@ def held_bits(layers: list[LayerSpec], mode: str, T: int, loop_order: str, act_b
 
 def state_bits_per_channel(layer: LayerSpec, mode: str, weight_bits: int, membrane_bits: int) -> tuple[int, int]:
     """(weight bits, membrane bits) of one output channel of ``layer``: SNN membranes only
-    for layers with neurons (a max-pool is stateless), none in ANN mode."""
+    for layers that keep state (:func:`keeps_state`: neurons, or a current layer's
+    accumulator; a max-pool is stateless), none in ANN mode."""
     k, pix = channels_pixels(layer)
-    mem = pix * membrane_bits if mode == "snn" and layer.has_neurons else 0
+    mem = pix * membrane_bits if mode == "snn" and keeps_state(layer) else 0
     return layer.n_weights // k * weight_bits, mem
+
+
+def current_bits(spec: ArchSpec, mode: str) -> int:
+    """Bits of one current value handed from a current layer to its add: the membrane width
+    (SNN: its accumulator) or the psum width (ANN: its pre-activation)."""
+    return spec.data.membrane_bits if mode == "snn" else spec.data.psum_bits
 
 
 def check_tiling(spec: ArchSpec) -> None:
@@ -169,7 +194,8 @@ def plan(spec: ArchSpec, layers: list[LayerSpec], T: int, mode: str, act_bits: i
     ``layers``: every layer, passthroughs included (the graph's edges run through them).
     Buffer space goes to the layer's events and the tensors live across it
     (:func:`held_bits`) first, then to weights, then (SNN) to membrane potentials, whole
-    output channels at a time; a stateless max-pool holds no membrane (k_m = K, 0 bits).
+    output channels at a time; a stateless max-pool holds no membrane (k_m = K, 0 bits); a
+    current layer's accumulator counts as its membranes.
     ``layer_major``: each layer has the buffer to itself. ``time_major`` (SNN): all layers
     stay live across steps and share it: the largest layer's held event bits are set aside,
     then weights in layer order, then membranes in layer order.
@@ -187,7 +213,7 @@ def plan(spec: ArchSpec, layers: list[LayerSpec], T: int, mode: str, act_bits: i
     wb, mb = d.weight_bits, d.membrane_bits
     loop = spec.mapping["loop_order"]
     tiling = mode == "snn" and spec.mapping["snn_weight_tiling"]
-    io = held_bits(layers, mode, T, loop, act_bits, d.input_bits, spike_input)
+    io = held_bits(layers, mode, T, loop, act_bits, d.input_bits, spike_input, current_bits(spec, mode))
     layers = compute_layers(layers)
     shared = loop == "time_major" and mode == "snn"
     pool = cap - (max(io) if shared else 0)
@@ -205,7 +231,7 @@ def plan(spec: ArchSpec, layers: list[LayerSpec], T: int, mode: str, act_bits: i
     for l, e, wch, fr in zip(layers, io, weight_ch, free):
         k, pix = channels_pixels(l)
         mch = 0
-        if mode == "snn" and not l.has_neurons:  # stateless (max-pool): no membrane to hold
+        if mode == "snn" and not keeps_state(l):  # stateless (max-pool): no membrane to hold
             mch = k
         elif mode == "snn":
             avail = max(0, pool) if shared else fr
@@ -240,7 +266,7 @@ def resident_bits(spec: ArchSpec, layers: list[LayerSpec], T: int, act_bits: int
     d, loop = spec.data, spec.mapping["loop_order"]
     need = 0
     for mode in MODES:
-        io = held_bits(layers, mode, T, loop, act_bits, d.input_bits, spike_input)
+        io = held_bits(layers, mode, T, loop, act_bits, d.input_bits, spike_input, current_bits(spec, mode))
         state = []
         for l in compute_layers(layers):
             k, _ = channels_pixels(l)

@@ -4,9 +4,9 @@ The one implementation of the Placement section of docs/architectures/spatial_da
 used by the simulator (:mod:`sim.architectures.spatial_dataflow`) and the closed form
 (:mod:`sim.analytic.spatial_dataflow`):
 
-- a layer's resident state is its weights, plus in SNN mode its membranes (neuron layers:
-  a max-pool is stateless) and, for a layer that reads the analog input, its constant input
-  current (:func:`state_bits`);
+- a layer's resident state is its weights, plus in SNN mode its membranes (neuron layers,
+  and a current layer's N accumulators: a max-pool is stateless) and, for a layer that
+  reads the analog input, its constant input current (:func:`state_bits`);
 - its group gets the fewest PEs whose local memories hold that state, ⌈state / local memory⌉
   (at least one);
 - groups take consecutive PEs in boustrophedon (snake) order over the rows × cols grid, in
@@ -89,10 +89,11 @@ class Group:
 
 def state_bits(layer: LayerSpec, data: DataWidths, mode: str, first: bool) -> int:
     """Bits ``layer`` keeps resident on its group in ``mode`` ("snn" or "ann"): its weights;
-    in SNN mode also its membranes (none for a stateless max-pool) and, when it reads the
-    analog input (``first``), its input current."""
+    in SNN mode also its membranes (none for a stateless max-pool; a current layer's N
+    accumulators, at membrane bits) and, when it reads the analog input (``first``), its
+    input current."""
     bits = layer.n_weights * data.weight_bits
-    if mode == "snn" and layer.has_neurons:
+    if mode == "snn" and (layer.has_neurons or layer.output == "current"):
         bits += layer.n_neurons * data.membrane_bits
         if first:
             bits += layer.n_neurons * data.psum_bits
