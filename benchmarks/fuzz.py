@@ -158,7 +158,8 @@ class Context:
         shutil.copyfile(REPO / "traces" / TINY.name, TINY)
         shutil.copyfile(REPO / "traces" / DIGITS.name, DIGITS)
         self.traces = {"tiny": TINY, "digits": DIGITS}
-        for name, bundled in (("resnet", "tiny_resnet_T4.h5"), ("resnet_lif", "tiny_resnet_lif_T4.h5")):
+        for name, bundled in (("resnet", "tiny_resnet_T4.h5"), ("resnet_lif", "tiny_resnet_lif_T4.h5"),
+                              ("resnet_current", "tiny_resnet_current_T4.h5")):
             if (REPO / "traces" / bundled).is_file():   # format-3 graphs (residual adds, max-pool, LIF)
                 shutil.copyfile(REPO / "traces" / bundled, self.base / bundled)
                 self.traces[name] = self.base / bundled
@@ -193,7 +194,7 @@ class Context:
             order.append("sweep")
         for key in order:
             res = self.runner.run_one(jobs[key], self.base / f"{key.replace(':', '_')}", timeout=120)
-            optional = key.split(":")[-1] in ("pad", "tiny2", "resnet", "resnet_lif")
+            optional = key.split(":")[-1] in ("pad", "tiny2", "resnet", "resnet_lif", "resnet_current")
             if res.rc != 0 and optional:
                 self.notes.append(f"base trace {key.split(':')[-1]} fails its baseline ({_first_line(res.stderr)}); left out")
                 self.traces.pop(key.split(":")[-1], None)
@@ -981,7 +982,8 @@ def _attr_mutation(rng, mclass, key, typ, old, T, n, in_layer, lay):
 
 
 def gen_traces(rng: random.Random, case: Case, ctx: Context) -> None:
-    base = pick(rng, [t for t in ("tiny", "tiny", "digits", "pad", "tiny2", "tiny2", "resnet", "resnet", "resnet_lif")
+    base = pick(rng, [t for t in ("tiny", "tiny", "digits", "pad", "tiny2", "tiny2", "resnet", "resnet", "resnet_lif",
+                                "resnet_current")
                       if t in ctx.traces])
     src = ctx.traces[base]
     dst = case.dir / f"{base}.h5"
