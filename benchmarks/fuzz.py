@@ -328,6 +328,7 @@ ROOT_ATTRS = {  # name -> type, per docs/trace-format.md
     "n_samples": "int", "input_shape": "shape", "neuron": "json", "encoding": "enum",
     "ann_activation_bits": "int", "weight_bits": "int", "synthetic": "bool", "recorder": "str",
     "library_versions": "json", "description": "str", "layer_names": "names", "twin_levels": "enum",
+    "dynamics": "enum",
 }
 LAYER_ATTRS = {
     "name": "str", "index": "int", "kind": "enum", "input_shape": "shape", "output_shape": "shape",
@@ -335,7 +336,7 @@ LAYER_ATTRS = {
     "act_scale": "float", "has_bias": "bool", "input_from": "str", "inputs": "json", "dilation": "ints",
     "neuron": "json",
 }
-OPTIONAL_ROOT = ("description",)
+OPTIONAL_ROOT = ("description", "dynamics")
 FREE_TEXT = ("model", "dataset", "recorder", "description")
 
 

@@ -18,6 +18,9 @@ def add_parser(sub) -> None:
     p.add_argument("--data-dir", help="dataset directory (default: the checkpoint's)")
     p.add_argument("--eval-samples", type=int,
                    help="evaluate accuracy on the first N test samples (default: the whole test set; 0: skip)")
+    p.add_argument("--dynamics", choices=("window", "causal"), default="window",
+                   help="SNN dynamics: 'window' (default; each layer driven by W.mean_t(s_t)+b, the paper's "
+                        "converter, spike counts == T x twin levels) or 'causal' (step by step, W.s_t+b at step t)")
     p.add_argument("--batch-size", type=int, default=16, help="samples per batch while recording")
     p.add_argument("--weight-bits", type=int, default=8, help="weight quantisation bits (default 8)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
@@ -56,18 +59,19 @@ def run(args: argparse.Namespace) -> int:
     _, test = load_dataset(dataset, args.data_dir or cfg.get("data_dir"))
     if args.samples > len(test):
         raise ParameterError(None, "--samples", f"the {dataset} test set has {len(test)} samples, asked {args.samples}")
-    conv = convert(model, args.weight_bits)
+    conv = convert(model, args.weight_bits, args.dynamics)
     # what the reader accepts (T, samples, memory), checked before recording anything; the
     # writer then runs the reader's full validation on the file before moving it into place
     check_request(conv.T, args.samples, tuple(test.x.shape[1:]), conv.specs, file=args.checkpoint, T_option="T")
     desc = (f"{model.name} on {dataset}, T={model.T}, threshold={model.theta}; trained with "
             + ", ".join(f"{k}={cfg[k]}" for k in ("epochs", "lr", "optimizer", "weight_decay", "lambda_a",
                                                  "train_samples", "batch_size", "seed") if k in cfg)
-            + f"; converted Q_T ANN -> IF SNN, int{args.weight_bits} weights (BN folded); first "
+            + f"; converted Q_T ANN -> IF SNN{' (causal dynamics)' if args.dynamics == 'causal' else ''}, "
+            f"int{args.weight_bits} weights (BN folded); first "
             f"{args.samples} test samples")
     res = record_trace(conv, test, args.samples, args.out, dataset=dataset, batch_size=args.batch_size,
                        description=desc, progress=not args.no_progress)
-    out = {"trace": args.out, "model": model.name, "dataset": dataset, "T": model.T,
+    out = {"trace": args.out, "model": model.name, "dataset": dataset, "T": model.T, "dynamics": args.dynamics,
            "recorded_samples": res.samples, "record_seconds": round(res.seconds, 3),
            "record_seconds_per_sample": round(res.seconds_per_sample, 4),
            "record_cpu_seconds_per_sample": round(res.cpu_seconds / res.samples, 4),

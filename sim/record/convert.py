@@ -10,6 +10,12 @@ the *same* quantised parameters:
   (:mod:`sim.record.neurons`) turns it into T steps of spikes. Average pooling is a fixed-weight
   sum (1 / kernel area) followed by re-spiking. The readout layer does not fire: its
   potential is summed over T, i.e. scale * (W_int . counts) + T * b.
+  With ``dynamics="causal"`` the SNN instead runs step by step, as a causal chip would: at
+  step t every layer after the first integrates scale * (W_int . s_t) + b from its input
+  spikes of the same step t (a pipeline without delay; layer 1 still gets the analog input at
+  every step, avgpool the window sum of s_t / kernel area), so no layer waits for the window.
+  The readout is unchanged (the sum over t of W s_t + b is linear in the counts). The spike
+  counts then no longer equal T x the twin's levels.
 - the ANN twin: the same layers on integer Q_T levels instead of spike counts; each level is
   Q_T of the same drive (:func:`sim.record.neurons.qt_level_fixed`); the readout gives logits.
 
@@ -28,10 +34,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from sim.record.models import QANN
-from sim.record.neurons import if_spikes_fixed, qt_level_fixed, to_fixed
+from sim.record.neurons import if_spikes_fixed, if_spikes_steps, qt_level_fixed, to_fixed, to_fixed_steps
 from sim.record.quant import fold_bn, quantise_weight
 from sim.arch.registry import MODES
-from sim.trace.schema import LayerSpec
+from sim.trace.schema import DYNAMICS, LayerSpec
 
 
 @dataclass
@@ -71,10 +77,12 @@ class EquivalentLayer(nn.Module):
     ANN mode maps levels [B, *in] (or the analog input) to levels uint8 [B, *out], or to logits.
     """
 
-    def __init__(self, q: QuantisedLayer, T: int, theta: float, mode: str, analog_input: bool):
+    def __init__(self, q: QuantisedLayer, T: int, theta: float, mode: str, analog_input: bool,
+                 dynamics: str = "window"):
         super().__init__()
-        if mode not in MODES:
-            raise ValueError(mode)
+        if mode not in MODES or dynamics not in DYNAMICS:
+            raise ValueError(f"{mode}/{dynamics}")
+        self.dynamics = dynamics
         self.spec, self.T, self.theta, self.mode = q.spec, int(T), float(theta), mode
         self.analog_input = analog_input
         self.scale = float(q.scale)
@@ -118,6 +126,8 @@ class EquivalentLayer(nn.Module):
         if s.kind == "flatten":
             return x.flatten(2) if self.mode == "snn" else x.flatten(1)
         if self.mode == "snn" and not self.analog_input:
+            if self.dynamics == "causal" and s.output == "spikes":
+                return self._causal_spikes(x)
             x = x.sum(0, dtype=torch.int32)       # spike counts over the window
         if s.output == "potential":
             a = self._accumulate(x)
@@ -131,8 +141,26 @@ class EquivalentLayer(nn.Module):
             return if_spikes_fixed(z, self.T, self.theta)
         return qt_level_fixed(z, self.T, self.theta)
 
+    def _causal_spikes(self, x: torch.Tensor) -> torch.Tensor:
+        """Output spikes bool [T, B, *out] when step t is driven by the input spikes s_t alone.
+
+        Each step's drive is scale * (W_int . s_t) + b (avgpool: window sum of s_t / kernel
+        area), with W_int . s_t the exact integer; all T steps are accumulated in one batched
+        call (a step's drive depends on its own input only) and the membrane then runs over t."""
+        s, (T, B) = self.spec, x.shape[:2]
+        a = self._accumulate(x.flatten(0, 1))
+        a = a.reshape(T, B, *a.shape[1:])
+        if s.kind == "avgpool":
+            z = a.div_(s.kernel[0] * s.kernel[1])
+        else:
+            z = a.mul_(self.scale)
+            if self.bias is not None:
+                z.add_(self.bias.reshape(1, 1, -1, *([1] * (z.dim() - 3))))
+        return if_spikes_steps(to_fixed_steps(z), self.theta)
+
     def extra_repr(self) -> str:
-        return f"{self.spec.name}: {self.spec.kind}, mode={self.mode}, T={self.T}, theta={self.theta}"
+        return (f"{self.spec.name}: {self.spec.kind}, mode={self.mode}, T={self.T}, theta={self.theta}"
+                + (f", dynamics={self.dynamics}" if self.mode == "snn" else ""))
 
 
 def _per_channel(bias: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | float:
@@ -144,11 +172,12 @@ def _per_channel(bias: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor 
 class EquivalentNet(nn.Module):
     """The converted SNN or its ANN twin: :class:`EquivalentLayer`s keyed by layer name."""
 
-    def __init__(self, layers: list[QuantisedLayer], T: int, theta: float, mode: str):
+    def __init__(self, layers: list[QuantisedLayer], T: int, theta: float, mode: str, dynamics: str = "window"):
         super().__init__()
-        self.mode, self.T, self.theta = mode, int(T), float(theta)
+        self.mode, self.T, self.theta, self.dynamics = mode, int(T), float(theta), dynamics
         self.layers = nn.ModuleDict({
-            q.spec.name: EquivalentLayer(q, T, theta, mode, analog_input=(i == 0 or _after_input(layers, i)))
+            q.spec.name: EquivalentLayer(q, T, theta, mode, analog_input=(i == 0 or _after_input(layers, i)),
+                                         dynamics=dynamics)
             for i, q in enumerate(layers)})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -174,6 +203,7 @@ class Converted:
     layers: list[QuantisedLayer]
     snn: EquivalentNet
     twin: EquivalentNet
+    dynamics: str = "window"   # the SNN's: "window" (count == T x level, exact) or "causal"
 
     @property
     def specs(self) -> list[LayerSpec]:
@@ -181,10 +211,13 @@ class Converted:
 
 
 @torch.no_grad()
-def convert(model: QANN, weight_bits: int = 8) -> Converted:
-    """Fold BN, quantise weights and build the equivalent IF SNN and its ANN twin."""
+def convert(model: QANN, weight_bits: int = 8, dynamics: str = "window") -> Converted:
+    """Fold BN, quantise weights and build the equivalent IF SNN (``window`` or ``causal``
+    dynamics) and its ANN twin (the same for both)."""
+    if dynamics not in DYNAMICS:
+        raise ValueError(f"dynamics must be one of {DYNAMICS}, got {dynamics!r}")
     model.eval()
     layers = quantise_network(model, weight_bits)
     return Converted(model.name, model.T, model.theta, weight_bits, layers,
-                     EquivalentNet(layers, model.T, model.theta, "snn"),
-                     EquivalentNet(layers, model.T, model.theta, "ann"))
+                     EquivalentNet(layers, model.T, model.theta, "snn", dynamics),
+                     EquivalentNet(layers, model.T, model.theta, "ann"), dynamics)

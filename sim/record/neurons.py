@@ -95,6 +95,29 @@ def if_spikes_fixed(z_fix: torch.Tensor, T: int, theta: float = THRESHOLD) -> to
     return out
 
 
+def to_fixed_steps(z: torch.Tensor) -> torch.Tensor:
+    """Per-step drive (float) -> int64 multiples of 2^-24 (round half to even), not clipped.
+
+    A drive that varies over time cannot be clipped without changing spikes (a step above 1
+    leaves charge for later steps), so the membrane runs in int64 (|drive| < 2^39 is exact)."""
+    return z.double().mul(ONE).round_().to(torch.int64)
+
+
+def if_spikes_steps(z_fix: torch.Tensor, theta: float = THRESHOLD) -> torch.Tensor:
+    """Spikes bool [T, *shape] of IF neurons under a per-step fixed-point drive ``z_fix`` [T, *shape].
+
+    The same membrane as :func:`if_spikes_fixed` (integrate, fire at v >= theta, subtract one
+    unit of threshold), but step t integrates z_fix[t]: the causal dynamics."""
+    th = fixed_threshold(theta)
+    v = torch.zeros_like(z_fix[0])
+    out = torch.empty(z_fix.shape, dtype=torch.bool)
+    for t in range(z_fix.shape[0]):
+        v.add_(z_fix[t])
+        torch.ge(v, th, out=out[t])
+        v.sub_(out[t].view(torch.uint8), alpha=ONE)
+    return out
+
+
 def qt_level_fixed(z_fix: torch.Tensor, T: int, theta: float = THRESHOLD) -> torch.Tensor:
     """The twin's Q_T level (uint8 0..T) of a fixed-point drive: clamp(floor(T z - theta) + 1, 0, T)."""
     th = fixed_threshold(theta)

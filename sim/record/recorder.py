@@ -93,7 +93,9 @@ def record_trace(conv: Converted, data: Split, n_samples: int, out_path, *, data
                      input_shape=tuple(data.x.shape[1:]), neuron=NeuronModel(threshold=conv.theta),
                      encoding="direct", weight_bits=conv.weight_bits, synthetic=False, recorder=RECORDER,
                      library_versions=library_versions(), description=description,
-                     twin_levels="spike_counts")  # the converter makes count == level exact (docs/recording.md)
+                     # window dynamics make count == level exact (docs/recording.md); causal ones do not
+                     twin_levels="spike_counts" if conv.dynamics == "window" else "independent",
+                     dynamics=conv.dynamics)
     t0, c0 = time.perf_counter(), time.process_time()
     snn_ok = ann_ok = 0
     with TraceWriter(out_path, meta, specs) as w, EventHooks(conv.snn) as hs, EventHooks(conv.twin) as ha:

@@ -21,6 +21,7 @@ def inspect_trace(path: str, samples: int | None = None) -> dict:
             "trace": str(path),
             "format_version": tr.format_version,
             "checksums": tr.checksums, "twin_levels": m.twin_levels,
+            "dynamics": m.dynamics or None,
             "model": m.model, "dataset": m.dataset, "T": m.T, "samples": m.n_samples,
             "samples_read": stats[0].samples, "input_shape": list(m.input_shape),
             "graph": not _is_chain(tr.layers), "twin": m.twin,
@@ -66,7 +67,8 @@ def format_table(info: dict) -> str:
         f"neuron   {_neuron_text(info['neuron'])}{' (default; per layer below)' if info['format_version'] >= 3 else ''}"
         f"  encoding={info['encoding']}  ANN bits={info['ann_activation_bits']}  weight bits={info['weight_bits']}",
         f"format   v{info['format_version']}{' (layer graph)' if info['graph'] else ''}  checksums: {info['checksums']}"
-        f"  twin levels: {info['twin_levels']} (twin {info['twin']})",
+        f"  twin levels: {info['twin_levels']} (twin {info['twin']})"
+        f"{'  dynamics: ' + info['dynamics'] if info.get('dynamics') else ''}",
     ]
     rows = info["layers"]
     w = max([10, *(len(r["name"]) for r in rows)])

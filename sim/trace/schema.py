@@ -43,6 +43,10 @@ RESETS = ("subtract", "zero", "none")
 TWIN_LEVELS = ("spike_counts", "independent", "derived")
 #: Version-1 files carry no ``twin_levels``; those written by these recorders hold the identity.
 V1_EXACT_TWIN_RECORDERS = ("sim.record", "sim.trace.synthetic")
+#: How a converted SNN's layers were driven (optional v3 ``dynamics`` attribute; absent: unknown,
+#: ``window`` for files of the paper's recorder): ``window``, the constant current
+#: W . mean_t(s_t) + b over the whole window; ``causal``, step by step, W . s_t + b at step t.
+DYNAMICS = ("window", "causal")
 #: Bit order of the packed spike datasets (numpy.packbits(bitorder=...)).
 SPIKE_BITORDER = "little"
 
@@ -83,6 +87,7 @@ class TraceMeta:
     library_versions: dict = field(default_factory=dict)
     description: str = ""
     twin_levels: str = "independent"
+    dynamics: str = ""   # "" (not stated), or one of DYNAMICS
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(int(x) for x in self.input_shape)

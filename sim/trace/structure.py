@@ -19,7 +19,7 @@ from sim.trace.guard import open_h5, short
 from sim.trace.integrity import DIGEST_ATTR, DIGEST_BYTES, META_DIGEST_ATTR, ROW_DATASETS, meta_digest, row_digest
 from sim.trace.limits import MAX_LABEL, MAX_T, LimitExceeded, check_limits, check_weight_bytes
 from sim.trace.schema import (
-    ENCODINGS, FORMAT_NAME, LAYER_KINDS, NETWORK_INPUT, NEURON_TYPES, OUTPUT_KINDS, RESETS, SPIKE_BITORDER,
+    DYNAMICS, ENCODINGS, FORMAT_NAME, LAYER_KINDS, NETWORK_INPUT, NEURON_TYPES, OUTPUT_KINDS, RESETS, SPIKE_BITORDER,
     SUPPORTED_VERSIONS, TWIN_LEVELS, V1_EXACT_TWIN_RECORDERS, LayerSpec, NeuronModel, TraceMeta,
 )
 from sim.trace.schema import CURRENT_KINDS, NEURON_KINDS
@@ -128,11 +128,17 @@ class _Validator:
                 c.fail("twin_levels", "'derived' (an SNN-only trace) needs format version 3")
         else:
             twin = "spike_counts" if a["recorder"].startswith(V1_EXACT_TWIN_RECORDERS) else "independent"
+        dynamics = c.attr(root, "dynamics", str) if "dynamics" in root else ""
+        if "dynamics" in root and dynamics not in DYNAMICS:
+            c.fail("dynamics", f"must be one of {DYNAMICS}, got '{dynamics}'")
+        if dynamics and version < 3:
+            c.fail("dynamics", "needs format version 3")
         self.meta = TraceMeta(
             model=a["model"], dataset=a["dataset"], T=T, n_samples=n, input_shape=a["input_shape"],
             neuron=neuron, encoding=a["encoding"], ann_activation_bits=a["ann_activation_bits"],
             weight_bits=a["weight_bits"], synthetic=a["synthetic"], recorder=a["recorder"],
-            library_versions=libs, description=description, twin_levels=twin)
+            library_versions=libs, description=description, twin_levels=twin,
+            dynamics=dynamics)
         if twin == "spike_counts" and version < 3 and (neuron.type, neuron.reset) != ("IF", "subtract"):
             c.fail("twin_levels", f"spike_counts holds for IF neurons with reset by subtraction, not for "
                    f"{neuron.type} with reset '{neuron.reset}' (neuron)")

@@ -33,6 +33,7 @@ from sim.trace.schema import (
     SPIKE_BITORDER,
     NETWORK_INPUT,
     TWIN_LEVELS,
+    DYNAMICS,
     LayerSpec,
     TraceMeta,
     with_graph,
@@ -119,6 +120,8 @@ class TraceWriter:
             self._fail("neuron", f"unknown type/reset {m.neuron.type}/{m.neuron.reset}")
         if m.twin_levels not in TWIN_LEVELS:
             self._fail("twin_levels", f"must be one of {TWIN_LEVELS}, got {m.twin_levels!r}")
+        if m.dynamics and m.dynamics not in DYNAMICS:
+            self._fail("dynamics", f"must be one of {DYNAMICS}, got {m.dynamics!r}")
         names = [layer.name for layer in self.layers]
         if not names or len(set(names)) != len(names):
             self._fail("layer_names", "a trace needs at least one layer, with unique names")
@@ -155,6 +158,8 @@ class TraceWriter:
         f.attrs["library_versions"] = json.dumps(m.library_versions, sort_keys=True)
         f.attrs["description"] = m.description
         f.attrs["twin_levels"] = m.twin_levels
+        if m.dynamics:   # optional: older files and non-converter traces have none
+            f.attrs["dynamics"] = m.dynamics
         f.attrs["layer_names"] = np.array([l.name for l in self.layers], dtype=h5py.string_dtype())
         n, T = m.n_samples, m.T
         f.create_dataset("labels", data=self._labels)
