@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "sim.cli.reprice_cmd",
     "sim.cli.train_cmd",
     "sim.cli.record_cmd",
+    "sim.cli.record_model_cmd",
     "sim.cli.formulas_cmd",
     "sim.cli.sweep_cmd",
     "sim.cli.validate_cmd",
