@@ -28,6 +28,7 @@ from sim.workload import Workload
 
 import brute
 from conftest import REPO
+from test_neuromorphic import xy_links
 
 RESNET = REPO / "traces" / "tiny_resnet_T4.h5"
 RESNET_LIF = REPO / "traces" / "tiny_resnet_lif_T4.h5"
@@ -82,21 +83,6 @@ def synapses(layer: LayerSpec):
                             yield (c * H + y) * W + x, (c * OH + oy) * OW + ox
 
 
-def xy_links(src: tuple[int, int], dst: tuple[int, int]) -> set:
-    """The directed links ((x, y), (x', y')) of the XY route: along x first, then along y."""
-    (x, y), (dx, dy) = src, dst
-    links = set()
-    while x != dx:
-        nx = x + (1 if dx > x else -1)
-        links.add(((x, y), (nx, y)))
-        x = nx
-    while y != dy:
-        ny = y + (1 if dy > y else -1)
-        links.add(((x, y), (x, ny)))
-        y = ny
-    return links
-
-
 def brute_layer(sim: Neuromorphic, path, name: str, mode: str) -> dict[str, int]:
     """One layer's input events, one event and one synapse at a time: per event the cores of
     the layer's parts holding a target (unicast: a packet each along its XY route; multicast:
@@ -135,11 +121,11 @@ def brute_layer(sim: Neuromorphic, path, name: str, mode: str) -> dict[str, int]
                     rows = [np.concatenate([tr.activations(names[j], s).reshape(-1) for j in sources])]
                 for row in rows:
                     for e in np.flatnonzero(row):
-                        src = mesh.xy(source_node(int(e)))
+                        src = source_node(int(e))
                         dests = targets.get(int(e), {})
                         out["events"] += 1
                         out["synapses"] += sum(dests.values())
-                        routes = [xy_links(src, mesh.xy(node)) for node in dests]
+                        routes = [xy_links(mesh, src, node) for node in dests]
                         if sim.multicast:
                             routes = [set().union(*routes)] if routes else []
                         out["packet"] += len(routes)
