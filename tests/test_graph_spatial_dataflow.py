@@ -259,10 +259,10 @@ def test_a_lif_trace_costs_exactly_n_t_leak_ops_more_than_the_same_spikes_declar
 
 
 # --- (d) closed form == simulator -----------------------------------------------------------
-@pytest.mark.parametrize("options", list(OPTIONS), ids=list(OPTIONS))
-@pytest.mark.parametrize("path", [RESNET, RESNET_LIF], ids=["IF", "LIF"])
-def test_closed_form_equals_the_simulator_on_graph_traces(path, options):
-    overrides = OPTIONS[options]
+def _assert_closed_form_equals_simulator(path, overrides, fold_only=()) -> dict:
+    """Both modes: the closed form equals the replay term by term; its ideal counts equal the
+    ideal prediction (``fold_only``: counts listed only where the chip folds) and the excess
+    over them is the named non-ideal terms. Returns the replay's reports by mode."""
     table = load_energy_table("horowitz_45nm")
     spec = load_arch_spec("spatial_dataflow", overrides)
     runs = _replay(path, ["snn", "ann"], overrides, table.path)
@@ -273,11 +273,19 @@ def test_closed_form_equals_the_simulator_on_graph_traces(path, options):
             assert_matches_report(pred, rep)
             ideal = sd.predict(spec, tr.layers, stats, tr.T, mode, bits, table, ideal=True)
             for p, r, i in zip(pred.layers, rep["layers"], ideal.layers):
-                assert p.ideal_counts == i.counts
+                assert all(p.ideal_counts.get(k, 0) == 0 for k in fold_only)
+                assert {k: v for k, v in p.ideal_counts.items() if k not in fold_only} == i.counts
                 extra = {k: sum(c.values()) for k, c in p.nonideal_terms().items()}
-                assert {k: v - i.counts[k] for k, v in r["counts"].items() if v != i.counts[k]} == extra
-            if options.startswith("folds"):
-                assert rep["extra"]["folds"] == 2
+                assert {k: v - i.counts.get(k, 0) for k, v in r["counts"].items() if v != i.counts.get(k, 0)} == extra
+    return runs
+
+
+@pytest.mark.parametrize("options", list(OPTIONS), ids=list(OPTIONS))
+@pytest.mark.parametrize("path", [RESNET, RESNET_LIF], ids=["IF", "LIF"])
+def test_closed_form_equals_the_simulator_on_graph_traces(path, options):
+    runs = _assert_closed_form_equals_simulator(path, OPTIONS[options])
+    if options.startswith("folds"):
+        assert all(rep["extra"]["folds"] == 2 for rep in runs.values())
 
 
 @pytest.mark.parametrize("path", [RESNET, RESNET_LIF], ids=["IF", "LIF"])
@@ -399,26 +407,13 @@ CURRENT_OPTIONS = {**OPTIONS, "folds_current": CURRENT_FOLDING,
 
 @pytest.mark.parametrize("options", list(CURRENT_OPTIONS), ids=list(CURRENT_OPTIONS))
 def test_closed_form_equals_the_simulator_with_current_operands(current_trace, options):
-    overrides = CURRENT_OPTIONS[options]
-    table = load_energy_table("horowitz_45nm")
-    spec = load_arch_spec("spatial_dataflow", overrides)
-    runs = _replay(current_trace, ["snn", "ann"], overrides, table.path)
-    with open_trace(current_trace) as tr:
-        stats, bits = trace_event_stats(tr), trace_activation_bits(tr)
-        for mode, rep in runs.items():
-            pred = sd.predict(spec, tr.layers, stats, tr.T, mode, bits, table)
-            assert_matches_report(pred, rep)
-            ideal = sd.predict(spec, tr.layers, stats, tr.T, mode, bits, table, ideal=True)
-            for p, r, i in zip(pred.layers, rep["layers"], ideal.layers):
-                # a current read back from DRAM is listed only where the chip folds
-                assert p.ideal_counts.get("dram.current_read", 0) == 0
-                assert {k: v for k, v in p.ideal_counts.items() if k != "dram.current_read"} == i.counts
-                extra = {k: sum(c.values()) for k, c in p.nonideal_terms().items()}
-                assert {k: v - i.counts.get(k, 0) for k, v in r["counts"].items() if v != i.counts.get(k, 0)} == extra
-            if options.startswith("folds"):
-                assert rep["extra"]["folds"] > 1
-            if options.startswith("folds_current"):  # current values cross a fold cut through DRAM
-                assert sum(l["counts"].get("dram.current_read", 0) for l in rep["layers"]) > 0
+    # a current read back from DRAM is listed only where the chip folds
+    runs = _assert_closed_form_equals_simulator(current_trace, CURRENT_OPTIONS[options], ("dram.current_read",))
+    for rep in runs.values():
+        if options.startswith("folds"):
+            assert rep["extra"]["folds"] > 1
+        if options.startswith("folds_current"):  # current values cross a fold cut through DRAM
+            assert sum(l["counts"].get("dram.current_read", 0) for l in rep["layers"]) > 0
 
 
 def test_validate_is_exact_under_ideal_with_current_operands(current_trace):
