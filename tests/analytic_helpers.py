@@ -98,11 +98,34 @@ def assert_matches_report(pred, report):
 
 
 # --- traces whose input is stored spikes (rate or event encoding) ----------------------------
+def write_rate_graph(path, T: int = 3, n: int = 2, seed: int = 0, model: str = "rate_graph") -> Path:
+    """A rate-encoded SNN-only LIF graph whose residual add reads the network's input spikes
+    beside a conv's: conv1(input) + input -> add1 -> maxpool -> flatten -> fc (readout)."""
+    from sim.trace.schema import NeuronModel
+
+    rng = np.random.default_rng(seed)
+    layers = [LayerSpec("conv1", "conv2d", (2, 4, 4), (2, 4, 4), (3, 3), (1, 1), (1, 1), inputs=("input",)),
+              LayerSpec("add1", "add", (2, 4, 4), (2, 4, 4), inputs=("conv1", "input")),
+              LayerSpec("pool", "maxpool", (2, 4, 4), (2, 2, 2), (2, 2), (2, 2), (0, 0), inputs=("add1",)),
+              LayerSpec("flatten", "flatten", (2, 2, 2), (8,), output="passthrough", inputs=("pool",)),
+              LayerSpec("fc", "linear", (8,), (3,), output="potential", inputs=("flatten",))]
+    meta = TraceMeta(model=model, dataset="synthetic", T=T, n_samples=n, input_shape=(2, 4, 4),
+                     encoding="rate", synthetic=True, twin_levels="derived",
+                     neuron=NeuronModel("LIF", 1.0, "zero", 0.5))
+    with TraceWriter(path, meta, layers, with_input=False) as w:
+        for i in range(n):
+            x, c, a = (rng.random((T, 2, 4, 4)) < 0.3 for _ in range(3))
+            pool = a.reshape(T, 2, 2, 2, 2, 2).any(axis=(3, 5))
+            pots = rng.normal(size=3)
+            w.write_sample(i, input_spikes=x, spikes={"conv1": c, "add1": a, "pool": pool},
+                           potentials={"fc": pots}, ann_outputs={"fc": pots})
+    return Path(path)
+
+
 def write_spike_input_traces(directory) -> dict[str, Path]:
     """Small traces whose first layers read the network's stored input spikes: tiny_resnet
     event-encoded, tiny (a chain) rate-encoded, and a graph in which a conv and an add both
     read the input (``input_add``, LIF, derived twin). Names -> paths."""
-    from sim.trace.schema import NeuronModel
     from sim.trace.shapes import model_layers
     from sim.trace.synthetic import write_synthetic_trace
 
@@ -113,24 +136,7 @@ def write_spike_input_traces(directory) -> dict[str, Path]:
         out[model] = directory / f"{model}_{encoding}.h5"
         write_synthetic_trace(out[model], layers, shape, model=model, T=4, n_samples=2, rate=0.2, seed=3,
                               with_weights=False, encoding=encoding)
-    T, n = 3, 2
-    rng = np.random.default_rng(5)
-    layers = [LayerSpec("conv1", "conv2d", (2, 4, 4), (2, 4, 4), (3, 3), (1, 1), (1, 1), inputs=("input",)),
-              LayerSpec("add1", "add", (2, 4, 4), (2, 4, 4), inputs=("conv1", "input")),
-              LayerSpec("pool", "maxpool", (2, 4, 4), (2, 2, 2), (2, 2), (2, 2), (0, 0), inputs=("add1",)),
-              LayerSpec("flatten", "flatten", (2, 2, 2), (8,), output="passthrough", inputs=("pool",)),
-              LayerSpec("fc", "linear", (8,), (3,), output="potential", inputs=("flatten",))]
-    meta = TraceMeta(model="input_add", dataset="synthetic", T=T, n_samples=n, input_shape=(2, 4, 4),
-                     encoding="rate", synthetic=True, twin_levels="derived",
-                     neuron=NeuronModel("LIF", 1.0, "zero", 0.5))
-    out["input_add"] = directory / "input_add_rate.h5"
-    with TraceWriter(out["input_add"], meta, layers, with_input=False) as w:
-        for i in range(n):
-            x, c, a = (rng.random((T, 2, 4, 4)) < 0.3 for _ in range(3))
-            pool = a.reshape(T, 2, 2, 2, 2, 2).any(axis=(3, 5))
-            pots = rng.normal(size=3)
-            w.write_sample(i, input_spikes=x, spikes={"conv1": c, "add1": a, "pool": pool},
-                           potentials={"fc": pots}, ann_outputs={"fc": pots})
+    out["input_add"] = write_rate_graph(directory / "input_add_rate.h5", seed=5, model="input_add")
     return out
 
 

@@ -28,6 +28,7 @@ from sim.workload import Workload
 
 import brute
 from conftest import REPO
+from analytic_helpers import write_rate_graph
 from test_neuromorphic import xy_links
 
 RESNET = REPO / "traces" / "tiny_resnet_T4.h5"
@@ -307,31 +308,6 @@ def test_validate_agrees_on_a_graph_trace(ideal):
             assert run["summary"]["with_residual"] == 0
         else:
             assert run["summary"]["with_residual"] > 0 and set(run["causes"]) <= NONIDEAL_CAUSES
-
-
-def write_rate_graph(path, T: int = 3, n: int = 2, seed: int = 0):
-    """A rate-encoded SNN-only LIF graph whose residual add reads the network's input spikes
-    beside a conv's: conv1(input) + input -> add1 -> maxpool -> flatten -> fc (readout)."""
-    from sim.trace.schema import NeuronModel, TraceMeta
-    from sim.trace.writer import TraceWriter
-
-    rng = np.random.default_rng(seed)
-    layers = [LayerSpec("conv1", "conv2d", (2, 4, 4), (2, 4, 4), (3, 3), (1, 1), (1, 1), inputs=("input",)),
-              LayerSpec("add1", "add", (2, 4, 4), (2, 4, 4), inputs=("conv1", "input")),
-              LayerSpec("pool", "maxpool", (2, 4, 4), (2, 2, 2), (2, 2), (2, 2), (0, 0), inputs=("add1",)),
-              LayerSpec("flatten", "flatten", (2, 2, 2), (8,), output="passthrough", inputs=("pool",)),
-              LayerSpec("fc", "linear", (8,), (3,), output="potential", inputs=("flatten",))]
-    meta = TraceMeta(model="rate_graph", dataset="synthetic", T=T, n_samples=n, input_shape=(2, 4, 4),
-                     encoding="rate", synthetic=True, twin_levels="derived",
-                     neuron=NeuronModel("LIF", 1.0, "zero", 0.5))
-    with TraceWriter(path, meta, layers, with_input=False) as w:
-        for i in range(n):
-            x, c, a = (rng.random((T, 2, 4, 4)) < 0.3 for _ in range(3))
-            pool = a.reshape(T, 2, 2, 2, 2, 2).any(axis=(3, 5))
-            out = rng.normal(size=3)
-            w.write_sample(i, input_spikes=x, spikes={"conv1": c, "add1": a, "pool": pool},
-                           potentials={"fc": out}, ann_outputs={"fc": out})
-    return path
 
 
 @pytest.mark.parametrize("overrides", [[], PAGED])
