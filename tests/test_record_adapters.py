@@ -28,7 +28,26 @@ def test_foreign_if_neuron_at_threshold_one_fires_like_ours(framework):
     z = torch.arange(-16, 96, dtype=torch.float32) / 64
     theirs = foreign_if_response(neuron, z, T)
     ours = if_spikes_fixed(to_fixed(z.double()), T, 1.0)
-    assert torch.equal(theirs.sum(0), ours.sum(0))
+    assert torch.equal(ours.sum(0), brute_if_counts(z, T, strict=False))
+    # snnTorch fires on mem > threshold, spikingjelly (and ours) on v >= threshold: on this grid
+    # the membrane lands exactly on 1.0 for some drives, where snnTorch waits one more step
+    assert torch.equal(theirs.sum(0), brute_if_counts(z, T, strict=framework == "snntorch"))
+    if framework == "snntorch":
+        assert not torch.equal(theirs.sum(0), ours.sum(0))   # the grid does hit the threshold exactly
+
+
+def brute_if_counts(z, T, strict):
+    """Spike counts of an IF neuron (threshold 1, reset by subtraction) under constant drive z."""
+    counts = []
+    for drive in z.tolist():
+        v, n = 0.0, 0
+        for _ in range(T):
+            v += drive
+            if v > 1.0 if strict else v >= 1.0:
+                v -= 1.0
+                n += 1
+        counts.append(n)
+    return torch.tensor(counts)
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)

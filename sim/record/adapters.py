@@ -7,6 +7,8 @@
   for T steps, so its spikes can be compared with :mod:`sim.record.neurons`.
 
 Both frameworks reset by subtracting the *threshold*; the converter's neuron subtracts 1.
+snnTorch fires on mem > threshold (strict), spikingjelly and the converter on v >= threshold:
+where the membrane lands exactly on the threshold the two disagree by that one spike.
 With threshold 1 the two are the same neuron; with theta = 0.9999 theirs fires
 min(T, floor(T*z/theta)) times under a constant drive z instead of min(T, floor(T*z + 1 - theta)),
 which differs only where T*z lies within about 1e-4 * T below an integer.
@@ -51,23 +53,13 @@ def make_if_neuron(framework: str, threshold: float = NeuronModel.threshold):
 
 
 def neuron_model(module) -> NeuronModel:
-    """The trace's description of a snnTorch/spikingjelly neuron (IF or LIF, soft or hard reset)."""
-    cls = type(module).__name__
-    mod = type(module).__module__
-    if mod.startswith("snntorch"):
-        beta = float(torch.as_tensor(getattr(module, "beta", 1.0)).flatten()[0])
-        threshold = float(torch.as_tensor(module.threshold).flatten()[0])
-        reset = str(getattr(module, "reset_mechanism", "subtract"))
-        reset = {"zero": "zero", "none": "none"}.get(reset, "subtract")
-        return NeuronModel(type="IF" if beta == 1.0 else "LIF", threshold=threshold, reset=reset, leak=1.0 - beta)
-    if mod.startswith("spikingjelly"):
-        threshold = float(module.v_threshold)
-        reset = "subtract" if module.v_reset is None else "zero"
-        if cls == "IFNode":
-            return NeuronModel(type="IF", threshold=threshold, reset=reset, leak=0.0)
-        if hasattr(module, "tau"):
-            return NeuronModel(type="LIF", threshold=threshold, reset=reset, leak=1.0 / float(module.tau))
-    raise ParameterError(None, "neuron", f"unsupported neuron module {mod}.{cls}")
+    """The trace's description of a snnTorch/spikingjelly neuron (IF or LIF, soft or hard reset;
+    :func:`sim.record.frameworks.neuron_model`, where the leak is the factor kept per step)."""
+    from sim.record.frameworks import is_neuron, neuron_model as framework_neuron_model
+
+    if not is_neuron(module):
+        raise ParameterError(None, "neuron", f"unsupported neuron module {type(module).__module__}.{type(module).__name__}")
+    return framework_neuron_model(module, type(module).__name__)
 
 
 @torch.no_grad()

@@ -20,7 +20,6 @@ model itself runs step by step.
 
 from __future__ import annotations
 
-import math
 import operator
 from dataclasses import dataclass
 
@@ -29,6 +28,8 @@ import numpy as np
 from sim import __version__
 from sim.errors import ParameterError
 from sim.record import require_torch
+from sim.record.frameworks import (UnsupportedModelError, describe, is_neuron, looks_like_neuron, multi_step,
+                                   neuron_model, reset_neuron, spikes_of, step_mode_modules)
 from sim.trace.schema import LayerSpec, NeuronModel, TraceMeta
 from sim.trace.synthetic import or_pool
 from sim.trace.writer import TraceWriter
@@ -40,10 +41,6 @@ SUPPORTED = ("supported: nn.Conv2d, nn.Linear, nn.AvgPool2d, nn.MaxPool2d, nn.Fl
 WEIGHT_BITS = 8
 #: Samples run through the model at once (all of them when fewer).
 BATCH = 256
-
-
-class UnsupportedModelError(ParameterError):
-    """The model holds a module, function or arrangement the trace format cannot express."""
 
 
 @dataclass
@@ -63,26 +60,6 @@ class OwnModelResult:
     layers: list[LayerSpec]
 
 
-def is_neuron(module) -> bool:
-    return bool(getattr(type(module), "is_spiking_neuron", False))
-
-
-def neuron_model(module, where: str, source) -> NeuronModel:
-    """The trace's neuron model of a neuron module (IF when leak is 1.0 or absent)."""
-    rule = getattr(module, "reset_mode", getattr(module, "reset", None))
-    threshold = float(getattr(module, "threshold", float("nan")))
-    leak = float(getattr(module, "leak", 1.0) if getattr(module, "leak", None) is not None else 1.0)
-    if not (math.isfinite(threshold) and threshold > 0):
-        raise UnsupportedModelError(source, where, f"neuron threshold must be a finite float > 0, got {threshold}")
-    if rule not in ("subtract", "zero"):
-        raise UnsupportedModelError(source, where, f"neuron reset must be 'subtract' or 'zero', got {rule!r}")
-    if not 0 < leak <= 1:
-        raise UnsupportedModelError(source, where, f"neuron leak must be in (0, 1], got {leak}")
-    if leak == 1.0:
-        return NeuronModel(type="IF", threshold=threshold, reset=rule, leak=0.0)
-    return NeuronModel(type="LIF", threshold=threshold, reset=rule, leak=leak)
-
-
 def _pair(v) -> tuple[int, int]:
     return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
@@ -99,11 +76,15 @@ class _GraphBuilder:
         self.nn = torch.nn
         self.torch = torch
         self.gm, self.source = gm, source
-        self.values: dict = {}          # fx node -> layer name, "input" or _Pending
+        self.values: dict = {}          # fx node -> layer name, "input", _Pending or ("membrane", name)
         self.layers: list[LayerSpec] = []
         self.neuron_nodes: dict = {}    # neuron fx node -> layer name
-        self.maxpools: dict = {}        # maxpool layer name -> module
+        self.synapses: dict = {}        # conv/linear layer name -> module (for the weights)
+        self.maxpools: dict = {}        # maxpool layer name -> (node, module)
+        self.currents: dict = {}        # 'current' layer name -> module (no neuron: summed by an add)
         self.readout: tuple | None = None   # (layer name, module)
+        self.final_neuron: object = None    # a neuron after the readout (its spikes are not recorded)
+        self.neuron_text: list[str] = []
 
     def fail(self, node, message: str):
         what = f"module '{node.target}' ({type(self.gm.get_submodule(node.target)).__name__})" \
@@ -111,17 +92,28 @@ class _GraphBuilder:
         raise UnsupportedModelError(self.source, None, f"{what}: {message}; {SUPPORTED}")
 
     def shape(self, node) -> tuple[int, ...]:
-        return tuple(int(s) for s in node.meta["tensor_meta"].shape[1:])
+        meta = node.meta["tensor_meta"]
+        if not hasattr(meta, "shape"):   # snnTorch (spk, mem): both have the spikes' shape
+            meta = meta[0]
+        return tuple(int(s) for s in meta.shape[1:])
 
     def spike_source(self, node, arg) -> str:
         """The layer name of a spike (or flatten-of-spike) operand."""
         v = self.values.get(arg)
+        if isinstance(v, _Pending) and v.kind == "add":
+            self.fail(node, "reads the sum of two spike tensors without a neuron after the add (its values are "
+                            "not spikes: put a spiking neuron after the add)")
         if not isinstance(v, str) or v == "input":
             self.fail(node, "needs spikes of a neuron layer as input")
         return v
 
     def data_source(self, node, arg) -> str:
         v = self.values.get(arg)
+        if isinstance(v, _Pending) and v.kind == "add":
+            self.fail(node, "reads the sum of two spike tensors without a neuron after the add (its values are "
+                            "not spikes: put a spiking neuron after the add)")
+        if isinstance(v, tuple):
+            self.fail(node, "reads a neuron's membrane potential (only its spikes can drive a layer)")
         if not isinstance(v, str):
             self.fail(node, "its input is a synaptic output without a neuron")
         return v
@@ -145,10 +137,10 @@ class _GraphBuilder:
                     if mod.start_dim != 1 or mod.end_dim != -1:
                         self.fail(node, "only Flatten(start_dim=1, end_dim=-1) is supported")
                     self.add_flatten(node, node.args[0])
-                elif isinstance(mod, nn.BatchNorm2d) or isinstance(mod, nn.BatchNorm1d):
-                    self.fail(node, "unsupported (fold BatchNorm into the preceding conv/linear first)")
                 else:
                     self.fail(node, "unsupported module")
+            elif node.op == "call_function" and node.target is operator.getitem:
+                self.add_getitem(node)
             elif node.op == "call_function" and node.target is self.torch.flatten:
                 start = node.args[1] if len(node.args) > 1 else node.kwargs.get("start_dim", 0)
                 end = node.args[2] if len(node.args) > 2 else node.kwargs.get("end_dim", -1)
@@ -159,11 +151,33 @@ class _GraphBuilder:
                 args = list(node.args)
                 if len(args) != 2 or node.kwargs or not all(hasattr(a, "op") for a in args):
                     self.fail(node, "an add must sum two tensors")
-                ins = tuple(self.spike_source(node, a) for a in args)
-                self.values[node] = _Pending(node, "add", None, ins)
+                self.values[node] = _Pending(node, "add", None, tuple(self.add_operand(node, a) for a in args))
             else:
                 self.fail(node, "unsupported operation")
         return self.layers
+
+    def add_operand(self, node, arg) -> str:
+        """An add's operand: spikes of a layer, or a conv/linear/avgpool's current (membrane addition)."""
+        v = self.values.get(arg)
+        if isinstance(v, _Pending) and v.kind in ("conv2d", "linear", "avgpool"):
+            if any(u is not node for u in arg.users):
+                self.fail(arg, "its current is summed by an add and also used elsewhere")
+            name = _layer_name(v.node)
+            self.layers.append(self.spec(v, name, "current", None))
+            self.currents[name] = v.module
+            if v.kind in ("conv2d", "linear"):
+                self.synapses[name] = v.module
+            self.values[arg] = name
+            return name
+        return self.spike_source(node, arg)
+
+    def add_getitem(self, node):
+        """``spk, mem = lif(x)`` (snnTorch): [0] is the spike tensor, [1] the membrane."""
+        src, index = node.args
+        v = self.values.get(src)
+        if src not in self.neuron_nodes or index not in (0, 1):
+            self.fail(node, "indexing is supported only on a neuron's (spikes, membrane) output")
+        self.values[node] = v if index == 0 else ("membrane", v)
 
     def add_synapse(self, node, mod):
         nn = self.nn
@@ -183,7 +197,7 @@ class _GraphBuilder:
 
     def spec(self, p: _Pending, name: str, output: str, neuron) -> LayerSpec:
         node, mod = p.node, p.module
-        in_shape = self.shape(p.node.args[0])
+        in_shape = self.shape(p.node.args[0]) if p.kind != "add" else self.shape(p.node)
         geo = {}
         if p.kind == "conv2d":
             geo = dict(kernel=_pair(mod.kernel_size), stride=_pair(mod.stride), padding=_pair(mod.padding),
@@ -198,18 +212,29 @@ class _GraphBuilder:
 
     def add_neuron(self, node, mod):
         if node in self.neuron_nodes or mod in [self.gm.get_submodule(n.target) for n in self.neuron_nodes]:
-            self.fail(node, "a neuron module called twice shares its state between layers")
+            self.fail(node, "a neuron module called twice shares its state between layers (one call per "
+                            "step: run the time loop outside the model)")
         p = self.values.get(node.args[0]) if node.args else None
         if not isinstance(p, _Pending):
             self.fail(node, "a neuron must follow a Conv2d, Linear, AvgPool2d or an add")
+        if len(node.args) > 1 or node.kwargs:
+            self.fail(node, "a neuron called with its state as an argument keeps no state of its own "
+                            "(use init_hidden=True or call it with the input only)")
         name = _layer_name(p.node)
         self.layers.append(self.spec(p, name, "spikes", neuron_model(mod, str(node.target), self.source)))
+        if p.kind in ("conv2d", "linear"):
+            self.synapses[name] = p.module
         self.values[node] = name
         self.neuron_nodes[node] = name
+        self.neuron_text.append(describe(mod))
 
     def add_maxpool(self, node, mod):
         if mod.ceil_mode or _pair(mod.dilation) != (1, 1) or mod.return_indices:
             self.fail(node, "only MaxPool2d without ceil_mode, dilation or indices")
+        v = self.values.get(node.args[0])
+        if isinstance(v, _Pending) and v.kind != "add":
+            self.fail(node, "max-pooling a synaptic output before its neuron is not supported (max of currents); "
+                            "put the MaxPool2d after the spiking neuron (a spike OR)")
         src = self.spike_source(node, node.args[0])
         name = _layer_name(node)
         self.layers.append(LayerSpec(name=name, kind="maxpool", input_shape=self.shape(node.args[0]),
@@ -226,61 +251,113 @@ class _GraphBuilder:
                                      output_shape=self.shape(node), output="passthrough", inputs=(src,)))
         self.values[node] = name
 
+    def _returned(self, arg) -> list:
+        if isinstance(arg, (tuple, list)):
+            return [n for a in arg for n in self._returned(a)]
+        if isinstance(arg, dict):
+            return [n for a in arg.values() for n in self._returned(a)]
+        return [arg] if hasattr(arg, "op") else []
+
     def finish(self, node):
-        arg = node.args[0]
-        p = self.values.get(arg)
-        if not isinstance(p, _Pending) or p.kind not in ("conv2d", "linear"):
-            self.fail(node, "the model must return the output of a final Conv2d/Linear readout (no neuron)")
-        name = _layer_name(p.node)
-        self.layers.append(self.spec(p, name, "potential", None))
-        self.readout = (name, p.module)
+        returned = self._returned(node.args[0])
+        pend = {id(self.values.get(a)): self.values.get(a) for a in returned
+                if isinstance(self.values.get(a), _Pending) and self.values.get(a).kind in ("conv2d", "linear")}
+        named = {v[1] if isinstance(v, tuple) else v for v in (self.values.get(a) for a in returned)
+                 if isinstance(v, (str, tuple)) and v != "input"}
+        if len(pend) == 1 and not named:
+            p = next(iter(pend.values()))
+            name = _layer_name(p.node)
+            self.layers.append(self.spec(p, name, "potential", None))
+            self.synapses[name] = p.module
+            self.readout = (name, p.module)
+        elif not pend and len(named) == 1:
+            self.final_readout(node, next(iter(named)))
+        else:
+            self.fail(node, "the model must return the output of one final Conv2d/Linear readout, or of one "
+                            "neuron after it (its spikes and/or membrane)")
         for n, v in self.values.items():   # a synaptic op nobody re-spikes cannot be expressed
-            if isinstance(v, _Pending) and v is not p and not any(u.op == "call_module" and is_neuron(
-                    self.gm.get_submodule(u.target)) for u in n.users):
+            if isinstance(v, _Pending) and (self.readout is None or v.node is not self.readout_node) \
+                    and not any(u.op == "call_module" and is_neuron(self.gm.get_submodule(u.target)) for u in n.users):
                 self.fail(n, "its output reaches no neuron")
+
+    @property
+    def readout_node(self):
+        return next(n for n in self.gm.graph.nodes if n.op == "call_module" and _layer_name(n) == self.readout[0])
+
+    def final_readout(self, node, name: str):
+        """The model returns a final neuron's output: its synaptic layer becomes the readout (the
+        trace's potential is that layer's current summed over T; the neuron's spikes are the
+        classifier's decision, not an input of any layer)."""
+        idx = next((i for i, l in enumerate(self.layers) if l.name == name), None)
+        layer = self.layers[idx] if idx is not None else None
+        if layer is None or layer.kind not in ("conv2d", "linear") or layer.output != "spikes" \
+                or any(name in l.inputs for l in self.layers):
+            self.fail(node, "the model must return the output of one final Conv2d/Linear readout, or of one "
+                            "neuron right after it whose spikes no layer reads")
+        nnode = next(n for n, v in self.neuron_nodes.items() if v == name)
+        self.final_neuron = self.gm.get_submodule(nnode.target)
+        del self.neuron_nodes[nnode]
+        self.layers[idx] = LayerSpec(**{**layer.__dict__, "output": "potential", "neuron": None})
+        self.readout = (name, self.synapses[name])
+
+
+_SYNAPTIC_CLASSES = ("Conv2d", "Linear", "AvgPool2d", "MaxPool2d", "Flatten")
 
 
 def discover(model, example, source=None):
-    """(fx GraphModule, builder with the trace's layers) of ``model`` on one example step."""
+    """(fx GraphModule, builder with the trace's layers) of ``model`` on one example step
+    (a multi-step spikingjelly model is traced in single-step mode, then restored)."""
     torch = require_torch()
     from torch.fx import Tracer, GraphModule
     from torch.fx.passes.shape_prop import ShapeProp
 
+    leaf_classes = tuple(getattr(torch.nn, c) for c in _SYNAPTIC_CLASSES)
+
     class _NeuronLeafTracer(Tracer):
         def is_leaf_module(self, m, qualname):
-            return is_neuron(m) or super().is_leaf_module(m, qualname)
+            return is_neuron(m) or looks_like_neuron(m) or isinstance(m, leaf_classes) \
+                or super().is_leaf_module(m, qualname)
 
+    modes = [(m, m.step_mode) for m in step_mode_modules(model)]
     try:
-        graph = _NeuronLeafTracer().trace(model)
-    except Exception as exc:   # fx raises several types (TraceError, TypeError, ...)
-        raise UnsupportedModelError(source, None, f"torch.fx cannot trace the model's forward "
-                                    f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
-    gm = GraphModule(model, graph)
-    b = _GraphBuilder(gm, source)
-    for node in gm.graph.nodes:   # refuse unsupported nodes before running anything
-        if node.op == "call_module" and not is_neuron(gm.get_submodule(node.target)):
-            mod = gm.get_submodule(node.target)
-            if not isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.AvgPool2d, torch.nn.MaxPool2d,
-                                    torch.nn.Flatten)):
-                b.fail(node, "unsupported module" + (" (fold BatchNorm into the preceding conv/linear first)"
-                                                      if "BatchNorm" in type(mod).__name__ else ""))
-    with torch.no_grad():
-        ShapeProp(gm).propagate(example)
-    reset_state(model)
-    b.build()
+        for m, _ in modes:
+            m.step_mode = "s"
+        try:
+            graph = _NeuronLeafTracer().trace(model)
+        except Exception as exc:   # fx raises several types (TraceError, TypeError, ...)
+            raise UnsupportedModelError(source, None, f"torch.fx cannot trace the model's forward "
+                                        f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); "
+                                        "the forward must run one time step per call, without Python "
+                                        "control flow on tensor values") from None
+        gm = GraphModule(model, graph)
+        b = _GraphBuilder(gm, source)
+        for node in gm.graph.nodes:   # refuse unsupported nodes before running anything
+            if node.op == "call_module" and not is_neuron(gm.get_submodule(node.target)):
+                mod = gm.get_submodule(node.target)
+                if looks_like_neuron(mod):
+                    b.fail(node, "unsupported neuron (supported: snnTorch Leaky; spikingjelly IFNode, LIFNode, "
+                                 "ParametricLIFNode; a module with is_spiking_neuron = True)")
+                if not isinstance(mod, leaf_classes):
+                    b.fail(node, "unsupported module" + (" (fold BatchNorm into the preceding conv/linear first)"
+                                                          if "BatchNorm" in type(mod).__name__ else ""))
+        reset_state(model)
+        with torch.no_grad():
+            ShapeProp(gm).propagate(example)
+        reset_state(model)
+        b.build()
+    finally:
+        for m, mode in modes:
+            m.step_mode = mode
     return gm, b
 
 
 def reset_state(model) -> None:
-    """Clear the neuron state: ``model.reset()`` if present, else each neuron's reset."""
-    if callable(getattr(model, "reset", None)):
+    """Clear the neuron state: ``model.reset()`` if the model has one, and every neuron's own reset."""
+    if callable(getattr(model, "reset", None)) and not is_neuron(model):
         model.reset()
-        return
     for m in model.modules():
         if is_neuron(m):
-            fn = getattr(m, "reset_state", None) or getattr(m, "reset", None)
-            if callable(fn):
-                fn()
+            reset_neuron(m)
 
 
 def quantise_per_tensor(w: np.ndarray) -> tuple[np.ndarray, float]:
@@ -290,17 +367,26 @@ def quantise_per_tensor(w: np.ndarray) -> tuple[np.ndarray, float]:
     return np.clip(np.rint(w / scale), -127, 127).astype(np.int8), scale
 
 
-def run_model(model, builder, x, T):
-    """Run ``model`` T steps on the batch ``x``: spikes bool [B, T, *out] per neuron layer and
-    maxpool, and the readout summed over T [B, *out]."""
+def encode_inputs(x: np.ndarray, T: int, encoding: str, rng: np.random.Generator) -> np.ndarray:
+    """Per-step inputs [n, T, ...]: direct (the analog input every step) or rate (Bernoulli
+    spikes with probability x in [0, 1], drawn per step)."""
+    if encoding == "direct":
+        return np.broadcast_to(x[:, None], (x.shape[0], T, *x.shape[1:]))
+    return (rng.random((x.shape[0], T, *x.shape[1:])) < x[:, None]).astype(np.float32)
+
+
+def run_model(model, builder, x_steps, multi: bool = False):
+    """Run ``model`` on the per-step batch ``x_steps`` [B, T, ...]: spikes [B, T, *out] per neuron
+    layer and maxpool, and the readout's output summed over T [B, *out]."""
     torch = require_torch()
     gm = builder.gm
+    T = int(x_steps.shape[1])
     captured: dict[str, list] = {}
     hooks = []
 
     def keep(name):
         def hook(_m, _inp, out):
-            captured.setdefault(name, []).append(out.detach().cpu().numpy())
+            captured.setdefault(name, []).append(spikes_of(out).detach().cpu().numpy())
         return hook
 
     for node, name in builder.neuron_nodes.items():
@@ -309,48 +395,70 @@ def run_model(model, builder, x, T):
         hooks.append(mod.register_forward_hook(keep(name)))
     rname, rmod = builder.readout
     hooks.append(rmod.register_forward_hook(keep(rname)))
+    xt = torch.as_tensor(np.ascontiguousarray(x_steps), dtype=torch.float32)
     try:
         reset_state(model)
         with torch.no_grad():
-            for _ in range(T):
-                model(x)
+            if multi:
+                model(xt.transpose(0, 1).contiguous())
+            else:
+                for t in range(T):
+                    model(xt[:, t])
+        reset_state(model)
     finally:
         for h in hooks:
             h.remove()
     out = {}
     for name, steps in captured.items():
-        if len(steps) != T:
+        calls = 1 if multi else T
+        if len(steps) != calls:
             raise UnsupportedModelError(None, name, f"called {len(steps)} times in {T} steps (expected once a step)")
-        out[name] = np.stack(steps, axis=1)
+        out[name] = np.swapaxes(steps[0], 0, 1) if multi else np.stack(steps, axis=1)
     return out
 
 
+ENCODINGS = ("direct", "rate")
+
+
 def record_model(model, inputs, T: int, out, *, dataset: str = "custom", labels=None,
-                 model_name: str | None = None, source: str | None = None) -> OwnModelResult:
-    """Record an SNN-only trace (twin_levels derived) of ``model`` on ``inputs`` [n, ...]
-    (analog, direct encoding: the same input every step) for ``T`` steps each; returns the path,
-    the number of samples and the layers. UnsupportedModelError (one line naming the module)
-    for what the format cannot express; nothing is written then."""
+                 model_name: str | None = None, source: str | None = None, encoding: str = "direct",
+                 seed: int = 0) -> OwnModelResult:
+    """Record an SNN-only trace (twin_levels derived) of ``model`` on ``inputs`` [n, ...] for
+    ``T`` steps each; ``encoding`` direct (the analog input every step) or rate (Bernoulli
+    spikes of the intensities in [0, 1], seeded; stored as the trace's input spikes). Returns
+    the path, the number of samples and the layers. UnsupportedModelError (one line naming the
+    module) for what the format cannot express; nothing is written then."""
     torch = require_torch()
-    x_all = torch.as_tensor(np.asarray(inputs, dtype=np.float32))
-    if x_all.ndim < 2 or x_all.shape[0] < 1:
-        raise ParameterError(source, "inputs", f"expected [n, ...] with n >= 1, got shape {list(x_all.shape)}")
+    x_np = np.asarray(inputs, dtype=np.float32)
+    if x_np.ndim < 2 or x_np.shape[0] < 1:
+        raise ParameterError(source, "inputs", f"expected [n, ...] with n >= 1, got shape {list(x_np.shape)}")
     if int(T) < 1:
         raise ParameterError(source, "T", f"must be >= 1, got {T}")
-    n = int(x_all.shape[0])
+    if encoding not in ENCODINGS:
+        raise ParameterError(source, "encoding", f"unknown encoding {encoding!r} (known: {', '.join(ENCODINGS)})")
+    if encoding == "rate" and (x_np.min() < 0 or x_np.max() > 1):
+        raise ParameterError(source, "inputs", f"rate encoding needs intensities in [0, 1], got "
+                             f"[{x_np.min():g}, {x_np.max():g}]")
+    T, n = int(T), int(x_np.shape[0])
     if labels is not None:
         labels = np.asarray(labels).reshape(-1)
         if labels.shape[0] != n:
             raise ParameterError(source, "labels", f"{labels.shape[0]} labels for {n} inputs")
     model.eval()
-    _, b = discover(model, x_all[:1], source)
+    multi = multi_step(model, source)
+    _, b = discover(model, torch.as_tensor(x_np[:1]), source)
     layers = b.layers
-    recorded = {}
+    rng = np.random.default_rng(seed)
+    recorded: dict[str, list] = {}
+    input_spikes = []
     for lo in range(0, n, BATCH):
-        part = run_model(model, b, x_all[lo:lo + BATCH], int(T))
-        for k, v in part.items():
+        steps = encode_inputs(x_np[lo:lo + BATCH], T, encoding, rng)
+        if encoding == "rate":
+            input_spikes.append(steps.astype(bool))
+        for k, v in run_model(model, b, steps, multi).items():
             recorded.setdefault(k, []).append(v)
     recorded = {k: np.concatenate(v) for k, v in recorded.items()}
+    input_spikes = np.concatenate(input_spikes) if input_spikes else None
     by_name = {l.name: l for l in layers}
     for layer in layers:
         if layer.output != "spikes":
@@ -365,25 +473,36 @@ def record_model(model, inputs, T: int, out, *, dataset: str = "custom", labels=
                     raise UnsupportedModelError(source, layer.name, "the max-pool's output is not the spike OR "
                                                 "of its input (max-of-membranes is not supported)")
     neurons = [l.neuron for l in layers if l.neuron is not None]
-    meta = TraceMeta(model=model_name or type(model).__name__, dataset=dataset, T=int(T), n_samples=n,
-                     input_shape=tuple(x_all.shape[1:]), neuron=neurons[0] if neurons else NeuronModel(),
-                     weight_bits=WEIGHT_BITS, recorder=f"sim.record.own_model {__version__}",
-                     library_versions={"torch": torch.__version__, "numpy": np.__version__},
-                     description=(f"{model_name or type(model).__name__} recorded step by step with record-model "
-                                  f"(direct encoding, T={T}); spikes from the float model; weights stored int8 "
-                                  "per tensor (value = int * scale, scale = max|w|/127); SNN-only (derived twin)"),
-                     twin_levels="derived")
+    name = model_name or type(model).__name__
+    final = "" if b.final_neuron is None else (f"; the final {type(b.final_neuron).__name__} after the readout is "
+                                               "its integrator: the readout potential is its synaptic current summed "
+                                               "over T")
+    coding = "direct encoding" if encoding == "direct" else f"rate encoding (Bernoulli, seed {seed})"
+    versions = {"torch": torch.__version__, "numpy": np.__version__}
+    for fw in ("snntorch", "spikingjelly"):
+        if any(type(m).__module__.startswith(fw) for m in model.modules()):
+            import importlib
+            versions[fw] = getattr(importlib.import_module(fw), "__version__", "unknown")
+    meta = TraceMeta(model=name, dataset=dataset, T=T, n_samples=n,
+                     input_shape=tuple(x_np.shape[1:]), neuron=neurons[0] if neurons else NeuronModel(),
+                     encoding=encoding, weight_bits=WEIGHT_BITS, recorder=f"sim.record.own_model {__version__}",
+                     library_versions=versions,
+                     description=(f"{name} recorded {'multi-step' if multi else 'step by step'} with record-model "
+                                  f"({coding}, T={T}); spikes from the float model; neurons: "
+                                  f"{'; '.join(sorted(set(b.neuron_text)))}{final}; weights stored int8 per tensor "
+                                  "(value = int * scale, scale = max|w|/127); SNN-only (derived twin)"),
+                     twin_levels="derived", dynamics="causal")
     with TraceWriter(out, meta, layers) as w:
         for layer in w.layers:
-            if layer.kind in ("conv2d", "linear"):
-                mod = b.gm.get_submodule([n.target for n in b.gm.graph.nodes
-                                          if n.op == "call_module" and _layer_name(n) == layer.name][0])
+            if layer.name in b.synapses:
+                mod = b.synapses[layer.name]
                 q, scale = quantise_per_tensor(mod.weight.detach().cpu().numpy())
                 bias = None if mod.bias is None else mod.bias.detach().cpu().numpy()
                 w.set_weights(layer.name, q, scale, bias)
         for i in range(n):
             spikes = {l.name: recorded[l.name][i].astype(bool) for l in w.layers if l.output == "spikes"}
             pots = {b.readout[0]: recorded[b.readout[0]][i].sum(axis=0)}
-            w.write_sample(i, label=-1 if labels is None else int(labels[i]), input=x_all[i].numpy(),
+            w.write_sample(i, label=-1 if labels is None else int(labels[i]), input=x_np[i],
+                           input_spikes=None if input_spikes is None else input_spikes[i],
                            spikes=spikes, potentials=pots)
     return OwnModelResult(path=str(out), samples=n, layers=list(w.layers))
