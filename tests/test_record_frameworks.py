@@ -360,3 +360,26 @@ def test_a_checkpoint_that_does_not_fit_is_one_line_and_exit_2(snntorch_zoo, tmp
                    "--dataset", "digits", "--samples", 1, "--T", 2, "--out", tmp_path / "t.h5")
         assert res.returncode == 2 and says in res.stderr and ckpt in res.stderr, res.stderr
         assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "t.h5").exists()
+
+
+def test_event_input_drives_the_model_and_is_stored(snntorch_zoo, tmp_path):
+    model = snntorch_zoo["cnn"]()
+    events = (np.random.default_rng(5).random((2, T, 1, 8, 8)) < 0.3).astype(np.float32)
+    path = tmp_path / "ev.h5"
+    record_model(model, events, T, path, encoding="events")
+    with open_trace(path) as tr:
+        assert tr.meta.encoding == "events" and tr.meta.input_shape == (1, 8, 8)
+        assert np.array_equal(np.stack([tr.input_spikes("0", i) for i in range(2)]), events.astype(bool))
+        spikes0 = np.stack([tr.spikes("0", i) for i in range(2)])
+    out = []
+    h = model[1].register_forward_hook(lambda _m, _i, o: out.append(o.numpy()))
+    for i in (1, 4, 7):
+        model[i].reset_mem()
+    with torch.no_grad():
+        for t in range(T):
+            model(torch.as_tensor(events[:, t]))
+    h.remove()
+    assert np.array_equal(spikes0.reshape(2, T, -1), np.stack(out, 1).reshape(2, T, -1).astype(bool))
+    with pytest.raises(Exception, match="event encoding needs 0/1 spikes"):
+        record_model(model, events[:, :2], T, tmp_path / "bad.h5", encoding="events")
+    assert not (tmp_path / "bad.h5").exists()

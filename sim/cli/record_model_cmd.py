@@ -28,9 +28,10 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="output trace (.h5)")
     p.add_argument("--labels", help=".npy array [n] of integer labels (default: unknown, -1)")
     p.add_argument("--samples", type=int, help="record only the first N inputs")
-    p.add_argument("--encoding", choices=("direct", "rate"), default="direct",
+    p.add_argument("--encoding", choices=("direct", "rate", "events"), default="direct",
                    help="direct: the analog input every step (default); rate: Bernoulli spikes of the "
-                        "intensities in [0, 1], stored as the trace's input spikes")
+                        "intensities in [0, 1]; events: --inputs are already 0/1 spikes [n, T, ...] (e.g. "
+                        "DVS frames); rate and event inputs are stored as the trace's input spikes")
     p.add_argument("--seed", type=int, default=0, help="seed of the rate encoding (default 0)")
     p.set_defaults(func=run)
 

@@ -368,8 +368,10 @@ def quantise_per_tensor(w: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def encode_inputs(x: np.ndarray, T: int, encoding: str, rng: np.random.Generator) -> np.ndarray:
-    """Per-step inputs [n, T, ...]: direct (the analog input every step) or rate (Bernoulli
-    spikes with probability x in [0, 1], drawn per step)."""
+    """Per-step inputs [n, T, ...]: direct (the analog input every step), rate (Bernoulli
+    spikes with probability x in [0, 1], drawn per step) or events (x is already [n, T, ...])."""
+    if encoding == "events":
+        return x
     if encoding == "direct":
         return np.broadcast_to(x[:, None], (x.shape[0], T, *x.shape[1:]))
     return (rng.random((x.shape[0], T, *x.shape[1:])) < x[:, None]).astype(np.float32)
@@ -417,15 +419,17 @@ def run_model(model, builder, x_steps, multi: bool = False):
     return out
 
 
-ENCODINGS = ("direct", "rate")
+ENCODINGS = ("direct", "rate", "events")
 
 
 def record_model(model, inputs, T: int, out, *, dataset: str = "custom", labels=None,
                  model_name: str | None = None, source: str | None = None, encoding: str = "direct",
                  seed: int = 0) -> OwnModelResult:
     """Record an SNN-only trace (twin_levels derived) of ``model`` on ``inputs`` [n, ...] for
-    ``T`` steps each; ``encoding`` direct (the analog input every step) or rate (Bernoulli
-    spikes of the intensities in [0, 1], seeded; stored as the trace's input spikes). Returns
+    ``T`` steps each; ``encoding`` direct (the analog input every step), rate (Bernoulli
+    spikes of the intensities in [0, 1], seeded) or events (``inputs`` are already spikes
+    [n, T, ...] of 0/1, e.g. a DVS recording binned into T frames); rate and event inputs are
+    stored as the trace's input spikes. Returns
     the path, the number of samples and the layers. UnsupportedModelError (one line naming the
     module) for what the format cannot express; nothing is written then."""
     torch = require_torch()
@@ -439,6 +443,10 @@ def record_model(model, inputs, T: int, out, *, dataset: str = "custom", labels=
     if encoding == "rate" and (x_np.min() < 0 or x_np.max() > 1):
         raise ParameterError(source, "inputs", f"rate encoding needs intensities in [0, 1], got "
                              f"[{x_np.min():g}, {x_np.max():g}]")
+    if encoding == "events":
+        if x_np.ndim < 3 or x_np.shape[1] != int(T) or not np.isin(x_np, (0.0, 1.0)).all():
+            raise ParameterError(source, "inputs", f"event encoding needs 0/1 spikes [n, T={T}, ...], got "
+                                 f"shape {list(x_np.shape)}")
     T, n = int(T), int(x_np.shape[0])
     if labels is not None:
         labels = np.asarray(labels).reshape(-1)
@@ -446,14 +454,15 @@ def record_model(model, inputs, T: int, out, *, dataset: str = "custom", labels=
             raise ParameterError(source, "labels", f"{labels.shape[0]} labels for {n} inputs")
     model.eval()
     multi = multi_step(model, source)
-    _, b = discover(model, torch.as_tensor(x_np[:1]), source)
+    step_shape = x_np.shape[2:] if encoding == "events" else x_np.shape[1:]
+    _, b = discover(model, torch.as_tensor(x_np[:1, 0] if encoding == "events" else x_np[:1]), source)
     layers = b.layers
     rng = np.random.default_rng(seed)
     recorded: dict[str, list] = {}
     input_spikes = []
     for lo in range(0, n, BATCH):
         steps = encode_inputs(x_np[lo:lo + BATCH], T, encoding, rng)
-        if encoding == "rate":
+        if encoding != "direct":
             input_spikes.append(steps.astype(bool))
         for k, v in run_model(model, b, steps, multi).items():
             recorded.setdefault(k, []).append(v)
@@ -477,14 +486,15 @@ def record_model(model, inputs, T: int, out, *, dataset: str = "custom", labels=
     final = "" if b.final_neuron is None else (f"; the final {type(b.final_neuron).__name__} after the readout is "
                                                "its integrator: the readout potential is its synaptic current summed "
                                                "over T")
-    coding = "direct encoding" if encoding == "direct" else f"rate encoding (Bernoulli, seed {seed})"
+    coding = {"direct": "direct encoding", "events": "event input",
+              "rate": f"rate encoding (Bernoulli, seed {seed})"}[encoding]
     versions = {"torch": torch.__version__, "numpy": np.__version__}
     for fw in ("snntorch", "spikingjelly"):
         if any(type(m).__module__.startswith(fw) for m in model.modules()):
             import importlib
             versions[fw] = getattr(importlib.import_module(fw), "__version__", "unknown")
     meta = TraceMeta(model=name, dataset=dataset, T=T, n_samples=n,
-                     input_shape=tuple(x_np.shape[1:]), neuron=neurons[0] if neurons else NeuronModel(),
+                     input_shape=tuple(step_shape), neuron=neurons[0] if neurons else NeuronModel(),
                      encoding=encoding, weight_bits=WEIGHT_BITS, recorder=f"sim.record.own_model {__version__}",
                      library_versions=versions,
                      description=(f"{name} recorded {'multi-step' if multi else 'step by step'} with record-model "
@@ -492,7 +502,7 @@ def record_model(model, inputs, T: int, out, *, dataset: str = "custom", labels=
                                   f"{'; '.join(sorted(set(b.neuron_text)))}{final}; weights stored int8 per tensor "
                                   "(value = int * scale, scale = max|w|/127); SNN-only (derived twin)"),
                      twin_levels="derived", dynamics="causal")
-    with TraceWriter(out, meta, layers) as w:
+    with TraceWriter(out, meta, layers, with_input=encoding != "events") as w:
         for layer in w.layers:
             if layer.name in b.synapses:
                 mod = b.synapses[layer.name]
@@ -502,7 +512,8 @@ def record_model(model, inputs, T: int, out, *, dataset: str = "custom", labels=
         for i in range(n):
             spikes = {l.name: recorded[l.name][i].astype(bool) for l in w.layers if l.output == "spikes"}
             pots = {b.readout[0]: recorded[b.readout[0]][i].sum(axis=0)}
-            w.write_sample(i, label=-1 if labels is None else int(labels[i]), input=x_np[i],
+            w.write_sample(i, label=-1 if labels is None else int(labels[i]),
+                           input=None if encoding == "events" else x_np[i],
                            input_spikes=None if input_spikes is None else input_spikes[i],
                            spikes=spikes, potentials=pots)
     return OwnModelResult(path=str(out), samples=n, layers=list(w.layers))
