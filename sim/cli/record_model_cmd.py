@@ -137,6 +137,10 @@ def run(args: argparse.Namespace) -> int:
             raise ParameterError(args.inputs, "--samples", f"the inputs hold {x.shape[0]} samples, asked {args.samples}")
         x = x[:args.samples]
         labels = None if labels is None else labels[:args.samples]
+    import logging
+
+    # spikingjelly's import makes torch warn once that Triton (a GPU compiler) is absent: noise here
+    logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
     model = _load_factory(args.model)
     if not isinstance(model, torch.nn.Module):
         raise ParameterError(args.model, None, f"the factory returned {type(model).__name__}, not a torch.nn.Module")

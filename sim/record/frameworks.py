@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from sim.errors import ParameterError
 from sim.trace.schema import NeuronModel
 
@@ -62,6 +64,9 @@ def _scalar(value, what: str, where: str, source) -> float:
         t = (value.detach() if isinstance(value, torch.Tensor) else torch.as_tensor(value)).double().flatten()
     except Exception:   # not a number at all
         raise UnsupportedModelError(source, where, f"neuron {what} must be a number, got {value!r}") from None
+    if isinstance(value, torch.Tensor) and value.dtype == torch.float32:
+        # a float32 parameter stands for the shortest decimal that rounds to it (beta=0.9, not 0.8999999762)
+        t = torch.tensor([float(str(np.float32(v))) for v in t.tolist()], dtype=torch.float64)
     if t.numel() == 0 or not bool((t == t[0]).all()):
         raise UnsupportedModelError(source, where, f"neuron {what} must be one value for the whole layer "
                                     f"(per-neuron {what} is not supported)")

@@ -34,9 +34,13 @@ from sim.trace.schema import LayerSpec, NeuronModel, TraceMeta
 from sim.trace.synthetic import or_pool
 from sim.trace.writer import TraceWriter
 
-SUPPORTED = ("supported: nn.Conv2d, nn.Linear, nn.AvgPool2d, nn.MaxPool2d, nn.Flatten/torch.flatten, "
-             "x + y of two spike tensors, spiking neuron modules (is_spiking_neuron = True) after a "
-             "synaptic module, pool or add, and a final Conv2d/Linear readout")
+SUPPORTED = ("supported: nn.Conv2d, nn.Linear, nn.AvgPool2d, nn.MaxPool2d (on spikes), nn.Flatten/torch.flatten, "
+             "x + y of spike tensors or of Conv2d/Linear/AvgPool2d currents followed by a neuron, spiking "
+             "neurons (snnTorch Leaky; spikingjelly IFNode, LIFNode, ParametricLIFNode; modules with "
+             "is_spiking_neuron = True) after a synaptic module, pool or add, and a final Conv2d/Linear "
+             "readout (optionally followed by one neuron)")
+#: The readout accumulates its synaptic current over T and never fires: an IF membrane without reset.
+READOUT_NEURON = NeuronModel(type="IF", reset="none")
 #: Weights are stored as int8 per tensor: value = int * scale, scale = max|w| / 127.
 WEIGHT_BITS = 8
 #: Samples run through the model at once (all of them when fewer).
@@ -267,7 +271,7 @@ class _GraphBuilder:
         if len(pend) == 1 and not named:
             p = next(iter(pend.values()))
             name = _layer_name(p.node)
-            self.layers.append(self.spec(p, name, "potential", None))
+            self.layers.append(self.spec(p, name, "potential", READOUT_NEURON))
             self.synapses[name] = p.module
             self.readout = (name, p.module)
         elif not pend and len(named) == 1:
@@ -297,7 +301,7 @@ class _GraphBuilder:
         nnode = next(n for n, v in self.neuron_nodes.items() if v == name)
         self.final_neuron = self.gm.get_submodule(nnode.target)
         del self.neuron_nodes[nnode]
-        self.layers[idx] = LayerSpec(**{**layer.__dict__, "output": "potential", "neuron": None})
+        self.layers[idx] = LayerSpec(**{**layer.__dict__, "output": "potential", "neuron": READOUT_NEURON})
         self.readout = (name, self.synapses[name])
 
 
