@@ -91,8 +91,6 @@ def plot_destination(outputs, value: str | None, allow_dir: bool = False):
     """Check ``--plot VALUE`` before computing: a ``.png`` file, or (``allow_dir``) a
     directory that is created if its parent exists. Returns (png path or None, directory or
     None); ParameterError for any other name (e.g. ``out.jpg``)."""
-    from pathlib import Path
-
     if value is None:
         return None, None
     try:

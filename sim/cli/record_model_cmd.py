@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+from sim.cli import inputs
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -19,15 +21,9 @@ def add_parser(sub) -> None:
     p.add_argument("model", metavar="FILE.py:FACTORY", help="Python file and the function returning the model")
     p.add_argument("--checkpoint", metavar="CKPT", help="a state_dict saved with torch.save, loaded into the "
                    "model (strict); also a dict holding it under 'state_dict' or 'model'")
-    p.add_argument("--inputs", help=".npy array [n, ...] of analog inputs (or use --dataset)")
-    p.add_argument("--dataset", default=None, help="without --inputs: record the test split of a bundled data set "
-                   "(digits, fashion-mnist), labels included; with --inputs: the name stored in the trace "
-                   "(default custom)")
-    p.add_argument("--data-dir", help="where fashion-mnist lies (default: Debian's dataset-fashion-mnist)")
+    inputs.add_input_options(p)
     p.add_argument("--T", type=int, required=True, help="time steps per sample")
     p.add_argument("--out", required=True, help="output trace (.h5)")
-    p.add_argument("--labels", help=".npy array [n] of integer labels (default: unknown, -1)")
-    p.add_argument("--samples", type=int, help="record only the first N inputs")
     p.add_argument("--encoding", choices=("direct", "rate", "events"), default="direct",
                    help="direct: the analog input every step (default); rate: Bernoulli spikes of the "
                         "intensities in [0, 1]; events: --inputs are already 0/1 spikes [n, T, ...] (e.g. "
@@ -64,17 +60,6 @@ def _load_factory(spec: str):
         raise ParameterError(file, name, f"calling it failed: {type(exc).__name__}: {' '.join(str(exc).split())}") from None
 
 
-def _load_array(option: str, path: str):
-    import numpy as np
-
-    from sim.errors import ParameterError
-
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ParameterError(path, option, f"cannot read a .npy array: {' '.join(str(exc).split())}") from None
-
-
 def _load_checkpoint(model, path: str) -> None:
     """Load a state_dict (or a dict holding one under 'state_dict'/'model') into ``model``, strictly;
     any failure is one line naming the checkpoint."""
@@ -103,8 +88,6 @@ def _load_checkpoint(model, path: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from sim.errors import ParameterError
     from sim.record import require_torch
     from sim.report.output import check_destination
@@ -112,31 +95,8 @@ def run(args: argparse.Namespace) -> int:
     torch = require_torch()
     if args.T < 1:
         raise ParameterError(None, "--T", f"must be >= 1, got {args.T}")
-    if args.samples is not None and args.samples < 1:
-        raise ParameterError(None, "--samples", f"must be >= 1, got {args.samples}")
     check_destination("--out", args.out)
-    if args.inputs is None and args.dataset is None:
-        raise ParameterError(None, "--inputs", "give --inputs X.npy or --dataset NAME")
-    if args.inputs is None:
-        from sim.record.data import load_dataset
-
-        if args.labels is not None:
-            raise ParameterError(None, "--labels", "--dataset brings its own labels (use --labels with --inputs)")
-        test = load_dataset(args.dataset, args.data_dir)[1]
-        x, labels = test.x.numpy(), test.y.numpy()
-    else:
-        x = _load_array("--inputs", args.inputs)
-        labels = None if args.labels is None else _load_array("--labels", args.labels)
-    if x.ndim < 2 or x.shape[0] < 1 or not np.issubdtype(x.dtype, np.number) or not np.isfinite(x).all():
-        raise ParameterError(args.inputs, "--inputs", f"expected finite numbers [n, ...], got {x.dtype} {list(x.shape)}")
-    if labels is not None and (labels.ndim != 1 or labels.shape[0] != x.shape[0]
-                               or not np.issubdtype(labels.dtype, np.integer)):
-        raise ParameterError(args.labels, "--labels", f"expected {x.shape[0]} integers, got {labels.dtype} {list(labels.shape)}")
-    if args.samples is not None:
-        if args.samples > x.shape[0]:
-            raise ParameterError(args.inputs, "--samples", f"the inputs hold {x.shape[0]} samples, asked {args.samples}")
-        x = x[:args.samples]
-        labels = None if labels is None else labels[:args.samples]
+    x, labels, dataset = inputs.load_inputs(args)
     import logging
 
     # spikingjelly's import makes torch warn once that Triton (a GPU compiler) is absent: noise here
@@ -149,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     from sim.record.own_model import record_model
 
     file = args.model.rpartition(":")[0]
-    res = record_model(model, x, args.T, args.out, dataset=args.dataset or "custom", labels=labels, source=file,
+    res = record_model(model, x, args.T, args.out, dataset=dataset, labels=labels, source=file,
                        encoding=args.encoding, seed=args.seed)
     kinds = ", ".join(f"{l.name}:{l.kind}" for l in res.layers)
     print(f"wrote {res.path}: {res.samples} samples, T={args.T}, {len(res.layers)} layers ({kinds})")
