@@ -49,11 +49,21 @@ def count(trace: Trace, specs: list[ArchSpec], modes: list[str], samples: int | 
           progress: bool = True) -> list[Counted]:
     """Count every (spec, mode), spec-major: each sample decoded once and fed to every run.
     Every simulator is built (and its static mapping checked) before any sample is read."""
+    return count_runs(trace, [(spec, mode) for spec in specs for mode in modes], samples, progress)
+
+
+def count_runs(trace: Trace, runs: list[tuple[ArchSpec, str]], samples: int | None = None,
+               progress: bool = True) -> list[Counted]:
+    """Count every (spec, mode) pair of ``runs`` (each its own spec: the mapper gives each mode
+    its own mapping), each sample decoded once and fed to every run."""
     n = check_samples(trace, samples)
     workload = Workload(trace)
-    sims = [(spec, arch_kind(spec.architecture).simulator_class()(spec, workload)) for spec in specs]
-    sessions = [(spec, mode, sim.start(mode)) for spec, sim in sims for mode in modes]
-    bar = _progress(n, f"replay {len(specs)} arch x {len(modes)} mode", progress)
+    sims: dict[int, object] = {}
+    for spec, _ in runs:
+        if id(spec) not in sims:
+            sims[id(spec)] = arch_kind(spec.architecture).simulator_class()(spec, workload)
+    sessions = [(spec, mode, sims[id(spec)].start(mode)) for spec, mode in runs]
+    bar = _progress(n, f"replay {len(runs)} run{'s' * (len(runs) != 1)}", progress)
     for i in range(n):
         events = workload.sample(i)
         for _, _, session in sessions:
@@ -76,31 +86,76 @@ def replay_specs(trace: Trace, specs: list[ArchSpec], modes: list[str], table: E
 
 
 def replay(trace: Trace, arch: str | list[str], modes: list[str], energy: str, samples: int | None = None,
-           overrides: list[str] | None = None, progress: bool = True, partial: bool = False) -> list[dict]:
+           overrides: list[str] | None = None, progress: bool = True, partial: bool = False,
+           map_policy: str = "spec", objective: str = "energy") -> list[dict]:
     """Reports of ``trace`` on arch spec ``arch`` (a name or path, or a list of them), one per
-    (spec, mode), priced with energy table ``energy``; ``overrides`` apply to every spec."""
+    (spec, mode), priced with energy table ``energy``; ``overrides`` apply to every spec;
+    ``map_policy`` ``best``: each run on the mapper's choice (see :func:`replay_document`)."""
     names = [arch] if isinstance(arch, str) else list(arch)
     specs = [load_arch_spec(a, overrides) for a in names]
-    return replay_specs(trace, specs, modes, load_energy_table(energy), samples, progress, partial)
+    table = load_energy_table(energy)
+    if map_policy == "spec":
+        return replay_specs(trace, specs, modes, table, samples, progress, partial)
+    n = check_samples(trace, samples)
+    runs, choices = mapped_runs(trace, specs, modes, table, n, map_policy, objective, progress)
+    info = trace_info(trace, n)
+    reports = [build_report(c.result, c.spec, table, info, partial) for c in count_runs(trace, runs, n, progress)]
+    attach_mapping(reports, choices)
+    return reports
 
 
 def replay_document(trace_path: str, arch: str, modes: list[str], energy: str, samples: int | None = None,
-                    overrides: list[str] | None = None, progress: bool = True) -> tuple[dict, list[dict]]:
+                    overrides: list[str] | None = None, progress: bool = True, map_policy: str = "spec",
+                    objective: str = "energy") -> tuple[dict, list[dict]]:
     """What ``run_sim.py replay`` writes: the report of one run, or for several
     (``--arch all``, ``--mode both``) ``{"schema", "runs", "ratios"}``; and the reports.
     ``arch`` is a spec name or path, or ``all`` (every registered architecture). A table
     that cannot price an architecture leaves its reports unpriced; SpecError if it prices
-    none."""
+    none. ``map_policy`` ``best``: each (architecture, mode) runs the mapping the mapper finds
+    best for ``objective`` (sim.mapping.search), reported under ``mapping`` with the spec's
+    own mapping's figures beside it and the closed form's prediction checked."""
     from sim.arch.registry import architecture_names
 
     table = load_energy_table(energy)
     specs = [load_arch_spec(a, overrides) for a in architecture_names(arch)]
     with open_trace(trace_path) as trace:
-        reports = replay_specs(trace, specs, modes, table, samples, progress, partial=True)
+        n = check_samples(trace, samples)
+        runs, choices = mapped_runs(trace, specs, modes, table, n, map_policy, objective, progress)
+        info = trace_info(trace, n)
+        reports = [build_report(c.result, c.spec, table, info, partial=True)
+                   for c in count_runs(trace, runs, n, progress)]
+    attach_mapping(reports, choices)
     require_priced(reports, table)
     doc = reports[0] if len(reports) == 1 else {"schema": reports[0]["schema"], "runs": reports,
                                                 "ratios": ratios(reports)}
     return doc, reports
+
+
+def mapped_runs(trace: Trace, specs: list[ArchSpec], modes: list[str], table: EnergyTable, samples: int,
+                map_policy: str = "spec", objective: str = "energy", progress: bool = False):
+    """The (spec, mode) runs of a replay and the mapper's choices (None per run under ``spec``)."""
+    from sim.mapping.search import MAP_POLICIES, search
+
+    if map_policy not in MAP_POLICIES:
+        raise ParameterError(None, "--map", f"unknown policy {map_policy!r} (known: {', '.join(MAP_POLICIES)})")
+    if map_policy == "spec":
+        return [(s, m) for s in specs for m in modes], [None] * (len(specs) * len(modes))
+    from sim.analytic.layer_stats import trace_event_stats
+
+    stats = trace_event_stats(trace, samples)
+    choices = [search(trace, s, m, table, objective=objective, samples=samples, stats=stats, progress=progress)
+               for s in specs for m in modes]
+    return [(c.spec, c.mode) for c in choices], choices
+
+
+def attach_mapping(reports: list[dict], choices: list) -> None:
+    """Each report of a ``--map best`` run gets its mapper's choice and the check of the
+    chosen mapping's counts against the closed form's prediction."""
+    from sim.mapping.search import check_prediction
+
+    for report, choice in zip(reports, choices):
+        if choice is not None:
+            report["mapping"] = {**choice.as_dict(), "prediction_check": check_prediction(report, choice.prediction)}
 
 
 def _progress(total: int, desc: str, enabled: bool):

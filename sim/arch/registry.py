@@ -23,6 +23,18 @@ MODES = ("snn", "ann")
 
 
 @dataclass(frozen=True)
+class Capability:
+    """A mapping option the hardware may or may not offer: the spec's value says what the
+    hardware can do; the mapper may use it or fall back to ``off`` (never the reverse: a spec
+    whose value is ``off`` describes hardware without the capability)."""
+
+    off: object
+
+    def values(self, spec_value) -> tuple:
+        return (self.off,) if spec_value == self.off else (spec_value, self.off)
+
+
+@dataclass(frozen=True)
 class ArchKind:
     """One architecture: see the module docstring. ``optional_components``: slots a spec may
     leave out."""
@@ -30,6 +42,11 @@ class ArchKind:
     name: str
     components: dict[str, str]
     mapping: dict[str, Kind]
+    #: The mapper's search space (sim.mapping.search): mapping options that change counts or
+    #: cycles but not the hardware, each with its candidate values (a tuple) or a Capability.
+    #: Every other mapping option (zero skipping, cost conventions, I/O position, overflow
+    #: policy) and every component parameter is hardware, which the mapper never changes.
+    mapping_space: dict
     simulator: str        # "module:Class", the Architecture protocol (sim.architectures.base)
     closed_form: str      # module with predict(...) and ideal_overrides(...)
     causes: dict[str, str]
@@ -55,6 +72,7 @@ ARCH_KINDS: tuple[ArchKind, ...] = (
         components={"dram": "dram", "global_buffer": "sram", "register_file": "regfile", "pe_array": "pe_array"},
         mapping={"zero_skipping": boolean(), "loop_order": choice("layer_major", "time_major"),
                  "snn_weight_tiling": boolean()},
+        mapping_space={"loop_order": ("layer_major", "time_major"), "snn_weight_tiling": (False, True)},
         simulator="sim.architectures.memory_hierarchy:MemoryHierarchy",
         closed_form="sim.analytic.memory_hierarchy",
         causes={
@@ -77,6 +95,8 @@ ARCH_KINDS: tuple[ArchKind, ...] = (
         optional_components=("dram",),  # without it, a model that does not fit the mesh is an error
         mapping={"partition": choice("channel_major", "spatial"), "placement": choice("row_major", "nearest"),
                  "multicast": boolean(), "weight_sharing": boolean(), "io_x": MESH_COORD, "io_y": MESH_COORD},
+        mapping_space={"partition": ("channel_major", "spatial"), "placement": ("row_major", "nearest"),
+                       "multicast": Capability(False), "weight_sharing": Capability(False)},
         simulator="sim.architectures.neuromorphic:Neuromorphic",
         closed_form="sim.analytic.neuromorphic",
         causes={
@@ -93,6 +113,8 @@ ARCH_KINDS: tuple[ArchKind, ...] = (
                  "neuron_ops": choice("paper", "hardware"), "zero_skipping": boolean(),
                  "pe_allocation": choice("weights", "balanced"), "on_overflow": choice("error", "fold"),
                  "stage_buffer": POS},
+        mapping_space={"delivery": Capability("per_synapse"), "pe_allocation": ("weights", "balanced"),
+                       "stage_buffer": (1, 2, 4)},
         simulator="sim.architectures.spatial_dataflow:SpatialDataflow",
         closed_form="sim.analytic.spatial_dataflow",
         causes={

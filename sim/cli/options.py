@@ -29,6 +29,18 @@ def modes(args: argparse.Namespace) -> list[str]:
     return ["snn", "ann"] if args.mode == "both" else [args.mode]
 
 
+def add_map(p, default: str) -> None:
+    """``--map spec|best`` and ``--objective energy|cycles|edp`` (sim.mapping.search)."""
+    p.add_argument("--map", choices=("spec", "best"), default=default,
+                   help="spec: run the mapping the arch spec names; best: each architecture and mode runs "
+                        "the mapping the mapper finds cheapest in its mapping space (loop order, tiling, "
+                        "partition, placement, ...; never the hardware) and the report shows the spec's "
+                        f"own mapping beside it (default {default}; docs/mapping.md)")
+    p.add_argument("--objective", choices=("energy", "cycles", "edp"), default="energy",
+                   help="what --map best minimises (default energy: exact closed forms; cycles and edp "
+                        "simulate every candidate)")
+
+
 def add_energy(p, required: bool = False) -> None:
     if required:
         p.add_argument("--energy", required=True, metavar="TABLE", help="bundled energy table name or path")

@@ -20,6 +20,7 @@ def add_parser(sub) -> None:
     options.add_energy(p)
     options.add_samples(p, what="replay the first N samples (default all)")
     options.add_overrides(p)
+    options.add_map(p, default="best")
     options.add_json(p, "write the report as JSON ('-' = stdout)")
     p.add_argument("--csv", metavar="FILE", help="write one row per layer as CSV")
     options.add_plot(p, metavar="FILE.png|DIR", what="write stacked energy bars per architecture and mode (split by component) to "
@@ -27,6 +28,24 @@ def add_parser(sub) -> None:
                         "histogram) of neuromorphic runs go next to it")
     options.add_quiet(p, "no progress bar and no table")
     p.set_defaults(func=run)
+
+
+def mapping_line(report: dict) -> str:
+    """One line: the mapper's choice for this run, and the spec's own mapping's figure beside it."""
+    m = report["mapping"]
+    what = "energy" if m["objective"] == "energy" else m["objective"]
+    own = m["spec_mapping_energy_pj"] if m["objective"] == "energy" else m["spec_mapping_cycles"]
+    got = m["chosen_energy_pj"] if m["objective"] == "energy" else m["chosen_cycles"]
+    if m["objective"] == "edp":
+        own = m["spec_mapping_energy_pj"] * m["spec_mapping_cycles"]
+        got = m["chosen_energy_pj"] * m["chosen_cycles"]
+    check = "closed form = counts" if m["prediction_check"]["exact"] else "closed form DIFFERS from counts"
+    head = f"mapping ({report['arch']['name']}, {report['mode']}): best {what} of {m['candidates_evaluated']} candidates"
+    if not m["changed_from_spec"]:
+        return f"{head}: the spec's own mapping; {check}"
+    change = ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in m["changed_from_spec"].items())
+    gain = f"; {100 * (1 - got / own):.1f} % below the spec's mapping" if own else ""
+    return f"{head}: {change}{gain}; {check}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,13 +59,16 @@ def run(args: argparse.Namespace) -> int:
         cs = out.file("--csv", args.csv)
         png, plot_dir = options.plot_destination(out, args.plot, allow_dir=True)
         doc, reports = replay_document(args.trace, args.arch, options.modes(args), args.energy, args.samples,
-                                       args.overrides, progress=not args.quiet)
+                                       args.overrides, progress=not args.quiet, map_policy=args.map,
+                                       objective=args.objective)
         for r in reports:
             if not is_priced(r):
                 sys.stderr.write(f"warning: {unpriced_text(r)}; its counts are reported without energies\n")
         if not args.quiet and args.json != "-":
             for r in reports:
                 sys.stdout.write(format_report(r) + "\n")
+                if "mapping" in r:
+                    sys.stdout.write(mapping_line(r) + "\n")
             for arch, r in ratios(reports).items():
                 sys.stdout.write(f"E_SNN / E_ANN on {arch}: {r:.3f}\n")
         if js:

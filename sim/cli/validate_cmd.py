@@ -32,6 +32,7 @@ def add_parser(sub) -> None:
     options.add_samples(p)
     options.add_energy(p)
     options.add_overrides(p)
+    options.add_map(p, default="spec")
     p.add_argument("--all-terms", action="store_true",
                    help="print every term (default: the terms with a residual, and a count of the rest)")
     options.add_json(p)
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         js = out.file("--json", args.json, stdout=True)
         png, _ = options.plot_destination(out, args.plot)
         doc = run_validation(args.trace, args.arch, args.ideal, args.samples, args.energy, args.overrides,
-                             progress=not args.quiet)
+                             progress=not args.quiet, map_policy=args.map, objective=args.objective)
         if args.json != "-":
             sys.stdout.write(format_text(doc, args.all_terms))
         if js:

@@ -112,14 +112,18 @@ def compare_run(report: dict, pred, table) -> dict:
 
 def run_validation(trace_path: str, arch: str = "all", ideal: bool = False, samples: int | None = None,
                    energy: str = DEFAULT_ENERGY, overrides: list[str] | None = None,
-                   progress: bool = True, paper: bool = True) -> dict:
+                   progress: bool = True, paper: bool = True, map_policy: str = "spec",
+                   objective: str = "energy") -> dict:
     """The validation document of one trace (schema :data:`SCHEMA`). ``ok`` is False when a
-    term disagrees: with ``ideal``, any non-zero residual; otherwise any unexplained one."""
+    term disagrees: with ``ideal``, any non-zero residual; otherwise any unexplained one.
+    ``map_policy`` ``best``: each (architecture, mode) is validated on the mapping the mapper
+    chooses for it (after the ``ideal`` overrides), reported per run under ``mapping``."""
     from sim.arch.registry import arch_kind, architecture_names
     from sim.analytic.layer_stats import trace_activation_bits, trace_event_stats
     from sim.arch.energy import load_energy_table
     from sim.arch.spec import load_arch_spec
-    from sim.replay import check_samples, replay_specs, trace_info
+    from sim.replay import attach_mapping, check_samples, count_runs, mapped_runs, trace_info
+    from sim.report import build_report
     from sim.trace import open_trace
 
     overrides = list(overrides or [])
@@ -135,17 +139,24 @@ def run_validation(trace_path: str, arch: str = "all", ideal: bool = False, samp
             spec = base.with_overrides(forced)
             specs[spec.name] = {"architecture": spec.architecture, "forced_overrides": forced}
             chosen.append((spec, forced))
-        replayed = replay_specs(tr, [s for s, _ in chosen], ["snn", "ann"], table, n, progress=progress)
-        for rep, (spec, forced) in zip(replayed, [c for c in chosen for _ in ("snn", "ann")]):
+        pairs, choices = mapped_runs(tr, [s for s, _ in chosen], ["snn", "ann"], table, n, map_policy, objective)
+        info = trace_info(tr, n)
+        replayed = [build_report(c.result, c.spec, table, info) for c in count_runs(tr, pairs, n, progress)]
+        attach_mapping(replayed, choices)
+        forced_of = {id(s): f for s, f in chosen}
+        for rep, (spec, _), base in zip(replayed, pairs, [s for s, _ in chosen for _ in ("snn", "ann")]):
+            forced = forced_of[id(base)]
             cf = arch_kind(spec.architecture).closed_form_module()
             pred = cf.predict(spec, tr.layers, stats, tr.T, rep["mode"], t_bits, table)
             run = compare_run(rep, pred, table)
             run["forced_overrides"] = forced
+            if "mapping" in rep:
+                run["mapping"] = rep["mapping"]
             bad = run["summary"]["with_residual"] if ideal else run["summary"]["unexplained"]
             run["agree"] = bad == 0
             runs.append(run)
             reports.append(rep)
-        doc = {"schema": SCHEMA, "trace": trace_info(tr, n), "ideal": ideal, "energy_table": table.name,
+        doc = {"schema": SCHEMA, "trace": info, "ideal": ideal, "map": map_policy, "energy_table": table.name,
                "overrides": overrides, "archs": specs,
                "rule": ("--ideal: every counted term must equal the ideal closed form exactly" if ideal else
                         "every residual (counted - ideal closed form) must be explained by named causes"),

@@ -1,0 +1,191 @@
+"""The mapper: each network's cheapest mapping on each architecture, for the SNN and its twin alike.
+
+The paper's question compares an *ideally optimised* ANN with the SNN, so a comparison must
+not let one side run a naive mapping. Each architecture's registry row declares its mapping
+space (``ArchKind.mapping_space``): the options that change counts or cycles but not the
+hardware, with their candidate values; a :class:`~sim.arch.registry.Capability` option is
+one the hardware may offer (the spec's value), which a mapping may use or leave unused.
+Everything else in a spec — sizes, widths, bandwidths, zero skipping, cost conventions — is
+hardware and is never changed.
+
+Search: every point of the space is a candidate (the spaces are small: 4 to 12 points, so the
+search is exhaustive and its answer optimal within the space; no heuristic is needed). For
+each mode separately:
+
+- objective ``energy``: every candidate is evaluated with the architecture's closed form
+  (exact against the simulator, term by term, and priced like a report), in milliseconds to
+  a fraction of a second per candidate;
+- ``cycles`` and ``edp`` (energy x cycles): no closed form predicts cycles, so every candidate
+  is simulated on the same samples (one pass over the samples for all candidates).
+
+Ties keep the option values of the spec (the fewest options changed, then the space's order),
+so ``--map best`` reproduces the spec's own mapping when nothing beats it. A candidate the
+hardware cannot hold (a ParameterError or SpecError from the closed form or the simulator,
+e.g. a partition that needs more cores than the mesh has) is skipped and counted as
+infeasible. The chosen mapping is then simulated once by the caller, and
+:func:`check_prediction` compares its counts with the closed form's prediction exactly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+
+from sim.arch.registry import Capability, arch_kind
+from sim.errors import ParameterError, SpecError
+
+OBJECTIVES = ("energy", "cycles", "edp")
+MAP_POLICIES = ("spec", "best")
+
+
+def _text(v) -> str:
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def mapping_space(spec) -> dict[str, tuple]:
+    """The candidate values of each searchable mapping option of ``spec``'s architecture."""
+    out = {}
+    for key, values in arch_kind(spec.architecture).mapping_space.items():
+        out[key] = values.values(spec.mapping[key]) if isinstance(values, Capability) else tuple(values)
+    return out
+
+
+def candidates(spec) -> list[dict]:
+    """Every point of the space, as {option: value}: the spec's own mapping first, then the
+    others ordered by how many options they change (then the space's order)."""
+    space = mapping_space(spec)
+    points = [dict(zip(space, combo)) for combo in itertools.product(*space.values())]
+    own = {k: spec.mapping[k] for k in space}
+
+    def changed(p):
+        return sum(p[k] != own[k] for k in p)
+
+    # the spec's own values may lie outside the space (e.g. stage_buffer 3): it is a candidate too
+    if own not in points:
+        points.append(own)
+    return sorted(points, key=changed)
+
+
+def overrides_of(options: dict) -> list[str]:
+    return [f"mapping.{k}={_text(v)}" for k, v in options.items()]
+
+
+@dataclass
+class Candidate:
+    options: dict
+    energy_pj: float | None = None
+    cycles: int | None = None
+    infeasible: str | None = None
+
+    def score(self, objective: str) -> float:
+        if objective == "energy":
+            return self.energy_pj
+        if objective == "cycles":
+            return float(self.cycles)
+        return self.energy_pj * self.cycles
+
+
+@dataclass
+class MappingChoice:
+    """The mapper's answer for one (architecture, mode)."""
+
+    architecture: str
+    spec_name: str
+    mode: str
+    objective: str
+    evaluated_by: str
+    chosen: Candidate
+    own: Candidate
+    candidates: list[Candidate]
+    spec: object = field(repr=False, default=None)        # the spec with the chosen mapping
+    prediction: object = field(repr=False, default=None)  # closed form of the chosen mapping
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> dict:
+        return {k: v for k, v in self.chosen.options.items() if self.own.options.get(k) != v}
+
+    def as_dict(self) -> dict:
+        feasible = [c for c in self.candidates if c.infeasible is None]
+        return {"policy": "best", "objective": self.objective, "evaluated_by": self.evaluated_by,
+                "mode": self.mode, "space": {k: [v for v in dict.fromkeys(c.options[k] for c in self.candidates)]
+                                              for k in self.chosen.options},
+                "chosen": self.chosen.options, "changed_from_spec": self.changed,
+                "spec_mapping": self.own.options,
+                "candidates_evaluated": len(feasible), "candidates_infeasible": len(self.candidates) - len(feasible),
+                "chosen_energy_pj": self.chosen.energy_pj, "spec_mapping_energy_pj": self.own.energy_pj,
+                "chosen_cycles": self.chosen.cycles, "spec_mapping_cycles": self.own.cycles,
+                "all": [{"options": c.options, "energy_pj": c.energy_pj, "cycles": c.cycles,
+                         **({"infeasible": c.infeasible} if c.infeasible else {})} for c in self.candidates],
+                "seconds": round(self.seconds, 3)}
+
+
+def _pick(cands: list[Candidate], objective: str, where: str) -> Candidate:
+    feasible = [c for c in cands if c.infeasible is None]
+    if not feasible:
+        raise ParameterError(None, "--map", f"{where}: no mapping in the space fits the hardware "
+                             f"({cands[0].infeasible})")
+    best = min(c.score(objective) for c in feasible)
+    return next(c for c in feasible if c.score(objective) == best)   # candidates are ordered: ties keep the spec
+
+
+def search(trace, spec, mode: str, table, *, objective: str = "energy", samples: int | None = None,
+           stats=None, progress: bool = False) -> MappingChoice:
+    """The best mapping of ``spec`` for ``mode`` on ``trace``'s first ``samples`` samples."""
+    from sim.analytic.layer_stats import trace_activation_bits, trace_event_stats
+
+    if objective not in OBJECTIVES:
+        raise ParameterError(None, "--objective", f"unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})")
+    t0 = time.perf_counter()
+    n = trace.n_samples if samples is None else samples
+    stats = trace_event_stats(trace, n) if stats is None else stats
+    bits = trace_activation_bits(trace)
+    cf = arch_kind(spec.architecture).closed_form_module()
+    cands = [Candidate(p) for p in candidates(spec)]
+    specs, preds = {}, {}
+    for i, c in enumerate(cands):
+        try:
+            specs[i] = spec.with_overrides(overrides_of(c.options))
+            preds[i] = cf.predict(specs[i], trace.layers, stats, trace.T, mode, bits, table)
+            c.energy_pj = preds[i].energy_pj
+        except (ParameterError, SpecError) as exc:
+            c.infeasible = exc.one_line() if hasattr(exc, "one_line") else str(exc)
+    evaluated_by = "closed form"
+    if objective != "energy":
+        from sim.replay import count_runs
+
+        live = [i for i, c in enumerate(cands) if c.infeasible is None]
+        try:
+            counted = count_runs(trace, [(specs[i], mode) for i in live], n, progress)
+        except (ParameterError, SpecError):   # one candidate the simulator refuses: count them one by one
+            counted = []
+            for i in live:
+                try:
+                    counted += count_runs(trace, [(specs[i], mode)], n, False)
+                except (ParameterError, SpecError) as exc:
+                    cands[i].infeasible = exc.one_line() if hasattr(exc, "one_line") else str(exc)
+                    counted.append(None)
+        for i, c in zip(live, counted):
+            if c is not None:
+                cands[i].cycles = int(c.result.cycles)
+        evaluated_by = "closed form (energy) and simulation (cycles)"
+    chosen = _pick(cands, objective, f"{spec.name} {mode}")
+    k = cands.index(chosen)
+    return MappingChoice(spec.architecture, spec.name, mode, objective, evaluated_by, chosen, cands[0], cands,
+                         specs[k], preds[k], time.perf_counter() - t0)
+
+
+def check_prediction(report: dict, prediction) -> dict:
+    """The chosen mapping, simulated, against the closed form's prediction: every layer's
+    every ``component.action`` count, exactly. Returns {"exact": bool, "differences": [...]}."""
+    diffs = []
+    for lr, lp in zip(report["layers"], prediction.layers):
+        for key in sorted(set(lr["counts"]) | set(lp.counts)):
+            got, want = lr["counts"].get(key, 0), lp.counts.get(key, 0)
+            if got != want:
+                diffs.append({"layer": lr["name"], "term": key, "counted": got, "predicted": want})
+    if len(report["layers"]) != len(prediction.layers):
+        diffs.append({"layer": None, "term": "layers", "counted": len(report["layers"]),
+                      "predicted": len(prediction.layers)})
+    return {"exact": not diffs, "differences": diffs[:20]}
