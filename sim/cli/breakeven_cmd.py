@@ -28,6 +28,9 @@ def add_parser(sub) -> None:
     p.add_argument("--tol", type=float, default=0.002, metavar="RATE",
                    help="stop when the bracket of the rate is narrower than this (default 0.002)")
     options.add_energy(p)
+    p.add_argument("--map", choices=("spec", "best"), default="best",
+                   help="best (default): at every rate the SNN and its twin each run their cheapest mapping "
+                        "(best against best); spec: the specs' own mappings (docs/mapping.md)")
     options.add_json(p)
     options.add_plot(p, "s*(T): simulated, closed form and paper v1")
     options.add_quiet(p, "no progress on stderr")
@@ -43,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         js = out.file("--json", args.json, stdout=True)
         png, _ = options.plot_destination(out, args.plot)
         doc = run_breakeven(Ts, args.arch, args.model, args.samples, args.energy, args.seed,
-                            args.tol, progress=not args.quiet)
+                            args.tol, progress=not args.quiet, map_policy=args.map)
         if args.json != "-":
             sys.stdout.write(format_text(doc))
         if js:

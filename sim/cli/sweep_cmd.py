@@ -24,6 +24,7 @@ def add_parser(sub) -> None:
     options.add_mode(p)
     options.add_energy(p)
     options.add_samples(p, what="replay the first N samples (default all)")
+    options.add_map(p, default="spec")
     p.add_argument("--out", help="output directory")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="address of a running dask scheduler (default: start a LocalCluster)")
@@ -58,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError(None, "sweep", "needs TRACE and --out DIR (or --list-params)")
     manifest = execute_sweep(args.trace, args.arch, args.grid, options.modes(args), args.energy, args.samples,
                              args.out, args.scheduler, args.workers, progress=not args.quiet,
-                             keep_going=args.keep_going, note=_stderr)
+                             keep_going=args.keep_going, note=_stderr, map_policy=args.map,
+                             objective=args.objective)
     for line in summary_lines(manifest, args.out):
         _stderr(line)
     return 0 if manifest["last_run"]["status"] == "complete" else 1

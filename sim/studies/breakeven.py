@@ -122,6 +122,24 @@ def closed_form_curve(spec, layers, T: int, table):
     return energy
 
 
+def best_curve(curves: list):
+    """``energy(r, rho)`` of the mapper's choice at every rate: each mode's cheapest candidate
+    (``curves``: one :func:`closed_form_curve` or :func:`lines_curve` per candidate mapping)."""
+    def energy(r: float, rho: float | None = None) -> tuple[float, float]:
+        e = [c(r, rho) for c in curves]
+        return min(x[0] for x in e), min(x[1] for x in e)
+    return energy
+
+
+def lines_curve(lines: dict, T: int):
+    """``energy(r, rho)`` from a closed form's lines (an affine model, no max-pool)."""
+    def energy(r: float, rho: float | None = None) -> tuple[float, float]:
+        dens = (1.0 - (1.0 - r) ** T) if rho is None else rho
+        return (lines["snn_fixed_pj"] + lines["snn_per_rate_pj"] * r,
+                lines["ann_fixed_pj"] + lines["ann_per_density_pj"] * dens)
+    return energy
+
+
 def closed_form_break_even(lines: dict, T: int, rho: float | None = None, exact=None) -> dict:
     """Root of the closed form's E_SNN(r) − E_ANN: the ANN twin's density is the synthetic
     traces' 1 − (1 − r)^T, or with ``rho`` a fixed density (the v1 model's assumption: the
@@ -148,9 +166,11 @@ class SimulatedEnergies:
     traces written into ``workdir``; each rate is simulated once and cached."""
 
     def __init__(self, model: str, T: int, specs: list, table, samples: int, seed: int,
-                 workdir: Path, progress: bool):
+                 workdir: Path, progress: bool, map_policy: str = "spec"):
         from sim.trace.shapes import model_layers
 
+        self.map_policy = map_policy
+        self.mappings: dict[float, dict[str, dict]] = {}   # rate -> arch -> {mode: options changed}
         self.layers, self.input_shape = model_layers(model, T)
         self.model, self.T, self.specs, self.table = model, T, specs, table
         self.archs = [s.name for s in specs]
@@ -158,7 +178,8 @@ class SimulatedEnergies:
         self.cache: dict[float, dict[str, tuple[float, float]]] = {}
 
     def at(self, rate: float) -> dict[str, tuple[float, float]]:
-        from sim.replay import replay_specs
+        from sim.replay import count_runs, mapped_runs
+        from sim.report import build_report
         from sim.trace import open_trace
         from sim.trace.synthetic import write_synthetic_trace
 
@@ -168,7 +189,12 @@ class SimulatedEnergies:
             write_synthetic_trace(path, self.layers, self.input_shape, model=self.model, T=self.T,
                                   n_samples=self.samples, rate=rate, seed=self.seed, with_weights=False)
             with open_trace(path) as tr:  # every architecture from one decode of each sample
-                reports = replay_specs(tr, self.specs, ["snn", "ann"], self.table, progress=False)
+                pairs, choices = mapped_runs(tr, self.specs, ["snn", "ann"], self.table, self.samples,
+                                             self.map_policy)
+                reports = [build_report(c.result, c.spec, self.table, {}) for c in count_runs(tr, pairs, progress=False)]
+            for ch in choices:
+                if ch is not None:
+                    self.mappings.setdefault(rate, {}).setdefault(ch.spec_name, {})[ch.mode] = ch.changed
             e = {(r["arch"]["name"], r["mode"]): r["energy_pj"]["total"] / self.samples for r in reports}
             out = {arch: (e[(arch, "snn")], e[(arch, "ann")]) for arch in self.archs}
             path.unlink()
@@ -236,14 +262,19 @@ def simulated_break_even(sim: SimulatedEnergies, arch: str, cf: dict, tol: float
 
 
 def _points(sim: SimulatedEnergies, arch: str) -> list[dict]:
-    return [{"rate": r, "e_snn_pj": v[arch][0], "e_ann_pj": v[arch][1]} for r, v in sorted(sim.cache.items())]
+    return [{"rate": r, "e_snn_pj": v[arch][0], "e_ann_pj": v[arch][1],
+             **({"mapping_changed": sim.mappings[r][arch]} if r in sim.mappings else {})}
+            for r, v in sorted(sim.cache.items())]
 
 
 def run_breakeven(Ts: list[int], arch: str = "all", model: str = "vgg16", samples: int = 1,
                   energy: str = DEFAULT_ENERGY, seed: int = 0, tol: float = 0.002,
-                  progress: bool = True) -> dict:
+                  progress: bool = True, map_policy: str = "spec") -> dict:
     """The break-even document (schema :data:`SCHEMA`): per architecture and T, the simulated
-    s*, the per-architecture closed form's s* and the paper's v1 s* (where it has one)."""
+    s*, the per-architecture closed form's s* and the paper's v1 s* (where it has one).
+    ``map_policy`` ``best``: at every rate each mode runs its cheapest mapping (the closed
+    form's E(r) is the minimum over the mapping space; each simulated point runs the mapper on
+    its trace), so the SNN and its twin are compared best against best."""
     from sim.analytic import paper_v1 as v1
     from sim.arch.registry import architecture_names
     from sim.arch.energy import load_energy_table
@@ -263,19 +294,28 @@ def run_breakeven(Ts: list[int], arch: str = "all", model: str = "vgg16", sample
         c = v1.V1Constants.from_table(table)
     except Exception:  # a table without the v1 constants: no v1 column
         c = None
+    from sim.mapping.search import MAP_POLICIES
+
+    if map_policy not in MAP_POLICIES:
+        raise ParameterError(None, "--map", f"unknown policy {map_policy!r} (known: {', '.join(MAP_POLICIES)})")
     doc = {"schema": SCHEMA, "model": model, "samples": samples, "seed": seed, "energy_table": table.name,
-           "tolerance_rate": tol, "Ts": Ts,
+           "tolerance_rate": tol, "Ts": Ts, "map": map_policy,
            "method": "synthetic Binomial(T, r) traces replayed in both modes; the sign change of "
                      "E_SNN - E_ANN bracketed from the closed form's root and interpolated linearly",
            "architectures": {s.name: [] for s in specs}}
     with tempfile.TemporaryDirectory(prefix="breakeven_") as tmp:
         for T in Ts:
             layers, _ = model_layers(model, T)
-            sim = SimulatedEnergies(model, T, specs, table, samples, seed, Path(tmp), progress)
+            sim = SimulatedEnergies(model, T, specs, table, samples, seed, Path(tmp), progress, map_policy)
             for spec in specs:
                 lines = closed_form_lines(spec, layers, T, table)
                 exact = None if is_linear_in_rate(layers) else closed_form_curve(spec, layers, T, table)
+                if map_policy == "best":
+                    exact = best_curve(_candidate_curves(spec, layers, T, table))
                 cf = closed_form_break_even(lines, T, exact=exact)
+                if map_policy == "best":
+                    cf["evaluated"] = ("the minimum over the mapping space of each mode's closed form, at every "
+                                       "rate; 'lines' are the spec's own mapping's")
                 row = {"T": T, "closed_form": cf,
                        "simulated": simulated_break_even(sim, spec.name, cf, tol)}
                 if c is not None and spec.architecture in v1.ARCHITECTURES:
@@ -291,6 +331,27 @@ def run_breakeven(Ts: list[int], arch: str = "all", model: str = "vgg16", sample
     return doc
 
 
+def _candidate_curves(spec, layers, T: int, table) -> list:
+    """The closed-form energy curve of every mapping in the spec's space that its checks accept
+    (an invalid combination, e.g. weight tiling under time-major order, is skipped)."""
+    from sim.errors import ParameterError, SpecError
+    from sim.mapping.search import candidates, overrides_of
+
+    out = []
+    for c in candidates(spec):
+        try:
+            cand = spec.with_overrides(overrides_of(c))
+            if is_linear_in_rate(layers):
+                out.append(lines_curve(closed_form_lines(cand, layers, T, table), T))
+            else:
+                curve = closed_form_curve(cand, layers, T, table)
+                curve(0.0)   # evaluates the closed form once: an invalid mapping raises here
+                out.append(curve)
+        except (ParameterError, SpecError):
+            pass
+    return out
+
+
 def _cell(x: dict | None) -> str:
     if not x:
         return "-"
@@ -302,8 +363,10 @@ def _cell(x: dict | None) -> str:
 
 
 def format_text(doc: dict) -> str:
+    mapping = ("each mode on its cheapest mapping at every rate (--map best)" if doc.get("map") == "best"
+               else "the specs' own mappings (--map spec)")
     lines = [f"Break-even sparsity s* (the SNN costs less than its ANN twin when s > s*): synthetic "
-             f"{doc['model']} traces, {doc['samples']} sample(s), energy table {doc['energy_table']}",
+             f"{doc['model']} traces, {doc['samples']} sample(s), energy table {doc['energy_table']}, {mapping}",
              "'none': the SNN costs more at every spike rate; 'always': less at every rate; "
              "ANN twin density 1-(1-r)^T as in the traces, except 'cf fixed rho' (the v1 assumption)", ""]
     rho = next((r["closed_form_fixed_rho"]["rho"] for rows in doc["architectures"].values() for r in rows

@@ -140,6 +140,8 @@ class PointTask:
     modes: tuple[str, ...]
     energy: str
     samples: int | None
+    map_policy: str = "spec"
+    objective: str = "energy"
 
 
 def _file_identity(path: str) -> tuple:
@@ -167,7 +169,8 @@ def run_point(task: PointTask) -> dict:
         return _trace_changed(task, f"{sha[:12]}... when this point read it")
     with open_trace(task.trace_path) as tr:
         reports = replay(tr, task.arch_path, list(task.modes), task.energy, task.samples,
-                         list(task.overrides), progress=False)
+                         list(task.overrides), progress=False, map_policy=task.map_policy,
+                         objective=task.objective)
     if _file_identity(task.trace_path) != before:
         return _trace_changed(task, "modified while this point read it")
     for r in reports:  # keep the point files small: per-layer counts stay, the spec copy goes
@@ -196,12 +199,16 @@ def run_point_safely(task: PointTask) -> dict:
         return {"status": "failed", "error": f"{type(exc).__name__}: {first}"}
 
 
-def sweep_context(trace: str, arch: str, modes: list[str], energy: str, samples: int | None) -> dict:
+def sweep_context(trace: str, arch: str, modes: list[str], energy: str, samples: int | None,
+                  map_policy: str = "spec", objective: str = "energy") -> dict:
     from sim.arch.energy import resolve_energy_table
 
-    return {"trace_sha256": file_digest(trace), "arch_sha256": file_digest(resolve_arch_spec(arch)),
-            "arch": Path(str(resolve_arch_spec(arch))).stem, "modes": modes,
-            "energy_sha256": file_digest(resolve_energy_table(energy)), "samples": samples}
+    context = {"trace_sha256": file_digest(trace), "arch_sha256": file_digest(resolve_arch_spec(arch)),
+               "arch": Path(str(resolve_arch_spec(arch))).stem, "modes": modes,
+               "energy_sha256": file_digest(resolve_energy_table(energy)), "samples": samples}
+    if map_policy != "spec":   # (absent for the spec's mapping: the ids of earlier sweeps stay valid)
+        context.update(map=map_policy, objective=objective)
+    return context
 
 
 @dataclass
@@ -259,7 +266,8 @@ def _check_inputs(trace, arch, grid_items, energy, samples, out, workers):
 
 
 def _tasks(out_dir: Path, trace: str, base_meta, arch: str, points: list[Point], context: dict,
-           modes: list[str], energy: str, samples: int | None) -> tuple[list[PointTask], dict[str, str]]:
+           modes: list[str], energy: str, samples: int | None, map_policy: str = "spec",
+           objective: str = "energy") -> tuple[list[PointTask], dict[str, str]]:
     """The task of every point (making the synthetic traces a trace.* grid needs), and the
     sha256 of every trace they read, by absolute path."""
     base = str(Path(trace).resolve())
@@ -272,7 +280,8 @@ def _tasks(out_dir: Path, trace: str, base_meta, arch: str, points: list[Point],
                                            tp.get("rate", PAPER_SPIKE_RATE), samples or base_meta.n_samples).resolve())
             digests.setdefault(path, file_digest(path))
         tasks.append(PointTask(str(out_dir.resolve()), point_id(context, p), p.as_dict(), tuple(p.overrides()),
-                               path, digests[path], arch_path, tuple(modes), energy, samples))
+                               path, digests[path], arch_path, tuple(modes), energy, samples, map_policy,
+                               objective))
     return tasks, digests
 
 
@@ -303,7 +312,8 @@ def _set_aside(rejected: list[tuple[Path, str]], summary: RunSummary, note) -> N
 def execute_sweep(trace: str, arch: str, grid_items: list[str], modes: list[str], energy: str,
                   samples: int | None, out: str, scheduler: str | None = None, workers: int = 2,
                   progress: bool = True, keep_going: bool = False,
-                  note: Callable[[str], None] | None = None) -> dict:
+                  note: Callable[[str], None] | None = None, map_policy: str = "spec",
+                  objective: str = "energy") -> dict:
     """Run (or resume) a sweep; returns the manifest, whose ``last_run`` counts the points
     computed, skipped (already done), failed and not run. Finished points are never rerun;
     rejected point files are moved aside and recomputed. Without ``keep_going`` no new point
@@ -317,10 +327,12 @@ def execute_sweep(trace: str, arch: str, grid_items: list[str], modes: list[str]
     summary.stale_temporaries_removed = remove_stale_temporaries(out_dir, started)
     if summary.stale_temporaries_removed:
         note(f"removed {summary.stale_temporaries_removed} stale temporary file(s) of interrupted runs from {out}")
-    context = sweep_context(trace, arch, modes, energy, samples)
-    tasks, digests = _tasks(out_dir, trace, base_meta, arch, points, context, modes, energy, samples)
+    context = sweep_context(trace, arch, modes, energy, samples, map_policy, objective)
+    tasks, digests = _tasks(out_dir, trace, base_meta, arch, points, context, modes, energy, samples,
+                            map_policy, objective)
     manifest = {"schema": SWEEP_SCHEMA, "trace": str(trace), "arch": arch, "modes": modes,
-                "energy_table": energy, "samples": samples, "grid": [[k, v] for k, v in grid],
+                "energy_table": energy, "samples": samples, "map": map_policy, "objective": objective,
+                "grid": [[k, v] for k, v in grid],
                 "context": context,
                 "points": [{"id": t.pid, "params": t.params, "trace_sha256": t.trace_sha256} for t in tasks]}
     todo, rejected = _unfinished(out_dir, tasks)
