@@ -196,6 +196,25 @@ def _workload(l: LayerSpec, st: LayerEventStats, mode: str, T: int) -> dict:
     return work
 
 
+#: (spec document, layer geometry) -> (mapping, route figures) of the latest few specs: the
+#: mapper predicts each candidate in both modes, and the routes do not depend on the mode.
+_ROUTES: dict = {}
+_ROUTES_KEPT = 16
+
+
+def _mapped(spec, layers, sources):
+    import json
+
+    key = (json.dumps(spec.document, sort_keys=True, default=str),
+           json.dumps([l.to_dict() for l in layers], sort_keys=True, default=str), json.dumps(sources))
+    if key not in _ROUTES:
+        mapping = build(spec, layers, sources)
+        if len(_ROUTES) >= _ROUTES_KEPT:
+            _ROUTES.pop(next(iter(_ROUTES)))
+        _ROUTES[key] = (mapping, part_figures(mapping, spec.mapping["multicast"]))
+    return _ROUTES[key]
+
+
 def predict(spec, layers: list[LayerSpec], stats: list[LayerEventStats], T: int, mode: str,
             trace_act_bits: int, table=None, ideal: bool = False) -> Prediction:
     """Every count of a ``neuromorphic`` replay of ``mode``, per layer and
@@ -210,8 +229,7 @@ def predict(spec, layers: list[LayerSpec], stats: list[LayerEventStats], T: int,
     if any(not s.per_element for s in stats):
         raise ValueError("the neuromorphic closed form needs per-element statistics (trace_event_stats)")
     ab = spec.data.ann_bits(trace_act_bits)
-    mapping = build(spec, layers, sources)
-    figures = part_figures(mapping, spec.mapping["multicast"])
+    mapping, figures = _mapped(spec, layers, sources)
     n_configs, groups = mapping.n_segments, mapping.groups
     out = []
     for i, (l, st) in enumerate(zip(layers, stats)):
