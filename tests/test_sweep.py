@@ -441,3 +441,19 @@ def test_ctrl_c_exits_130_with_one_line_and_shuts_the_cluster_down(tmp_path, mom
     else:
         pytest.fail("processes of the sweep survived the interrupt")
     assert manifest(out)["last_run"]["status"] == "interrupted"
+
+
+def test_a_sweep_with_map_best_re_maps_every_point_and_keeps_spec_ids_apart(tmp_path):
+    best = sweep(tmp_path / "best", "--workers", "1", "--map", "best")
+    spec = sweep(tmp_path / "spec", "--workers", "1")
+    assert len(best) == len(spec) == 4 and not set(best) & set(spec)   # the policy is part of a point's id
+    assert manifest(tmp_path / "best")["map"] == "best"
+    by_params = {json.dumps(p["params"], sort_keys=True): p for p in spec.values()}
+    for p in best.values():
+        other = by_params[json.dumps(p["params"], sort_keys=True)]
+        for run, spec_run in zip(p["runs"], other["runs"]):
+            m = run["mapping"]
+            assert m["prediction_check"]["exact"] and "mapping" not in spec_run
+            # the spec's own mapping, priced by the mapper, is this point's --map spec run
+            assert m["spec_mapping_energy_pj"] == pytest.approx(spec_run["energy_pj"]["total"], rel=1e-12)
+            assert run["energy_pj"]["total"] <= spec_run["energy_pj"]["total"] * (1 + 1e-12)
