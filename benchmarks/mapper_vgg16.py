@@ -22,7 +22,7 @@ from sim.arch.energy import load_energy_table  # noqa: E402
 from sim.arch.registry import ARCH_KINDS  # noqa: E402
 from sim.arch.spec import load_arch_spec  # noqa: E402
 from sim.errors import ParameterError, SpecError  # noqa: E402
-from sim.mapping.search import candidates, check_prediction, overrides_of, search  # noqa: E402
+from sim.replay.mapper import candidates, check_prediction, overrides_of, search  # noqa: E402
 from sim.replay import count_runs  # noqa: E402
 from sim.report import build_report  # noqa: E402
 from sim.trace import open_trace  # noqa: E402

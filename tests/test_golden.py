@@ -21,18 +21,14 @@ sys.path.insert(0, str(GOLDEN_DIR))
 from update import GOLDEN, produce  # noqa: E402
 
 
-#: Wall-clock figures (the mapper's search time): present in both documents, never compared.
-TIMINGS = ("seconds",)
-
-
 def differences(want, got, where="$") -> list[str]:
     """Every place where ``got`` differs from ``want``: ints and strings exactly, floats to
-    1e-12 relative, keys and list lengths exactly; :data:`TIMINGS` only for presence."""
+    1e-12 relative, keys and list lengths exactly."""
     if isinstance(want, dict) and isinstance(got, dict):
         out = [f"{where}.{k}: missing" for k in want if k not in got]
         out += [f"{where}.{k}: unexpected" for k in got if k not in want]
         for k in want:
-            if k in got and k not in TIMINGS:
+            if k in got:
                 out += differences(want[k], got[k], f"{where}.{k}")
         return out
     if isinstance(want, list) and isinstance(got, list):

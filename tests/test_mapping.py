@@ -268,6 +268,7 @@ def test_the_neuromorphic_simulator_and_closed_form_partition_segment_and_place_
     overrides = _NM_SPECS[name]
     spec = _nm_load_spec("neuromorphic", overrides)
     spied = {f: _nm_record(monkeypatch, f) for f in ("partition_layers", "segments", "place")}
+    monkeypatch.setattr(_nm_closed_form, "_ROUTES", {})   # the closed form's route cache: map afresh
     with _nm_open_trace(tiny_trace) as tr:
         sim = _NmSimulator(spec, _NmWorkload(tr))
         by_simulator = {f: list(calls) for f, calls in spied.items()}

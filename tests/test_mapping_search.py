@@ -1,4 +1,4 @@
-"""The mapper (sim.mapping.search, issue 16): on small networks its choice is, for every
+"""The mapper (sim.replay.mapper, issue 16): on small networks its choice is, for every
 architecture and mode, no more expensive than any mapping of the space — each candidate
 *simulated* here, independently of the closed forms the mapper uses — and the chosen mapping's
 simulated counts equal the closed form's prediction exactly."""
@@ -14,7 +14,7 @@ from sim.arch.energy import load_energy_table
 from sim.arch.registry import ARCH_KINDS, Capability
 from sim.arch.spec import load_arch_spec
 from sim.errors import ParameterError
-from sim.mapping.search import candidates, check_prediction, mapping_space, overrides_of, search
+from sim.replay.mapper import candidates, check_prediction, mapping_space, overrides_of, search
 from sim.replay import count_runs, replay_document
 from sim.report import build_report
 from sim.trace import open_trace

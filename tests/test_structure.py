@@ -15,7 +15,7 @@ SIM = REPO / "sim"
 
 #: The stages in the order data flows: a module may import its own stage and earlier ones.
 STAGES = ["errors", "trace", "arch", "mapping", "kernels", "workload", "engine", "architectures",
-          "report", "replay", "analytic", "validation", "studies", "plots", "record", "cli"]
+          "report", "analytic", "replay", "validation", "studies", "plots", "record", "cli"]
 
 
 def _stage(module: str) -> str | None:

@@ -40,6 +40,8 @@ def mapping_line(report: dict) -> str:
         own = m["spec_mapping_energy_pj"] * m["spec_mapping_cycles"]
         got = m["chosen_energy_pj"] * m["chosen_cycles"]
     check = "closed form = counts" if m["prediction_check"]["exact"] else "closed form DIFFERS from counts"
+    if m["evaluated_by"].startswith("not searched"):
+        return f"mapping ({report['arch']['name']}, {report['mode']}): the spec's own mapping ({m['evaluated_by']})"
     head = f"mapping ({report['arch']['name']}, {report['mode']}): best {what} of {m['candidates_evaluated']} candidates"
     if not m["changed_from_spec"]:
         return f"{head}: the spec's own mapping; {check}"

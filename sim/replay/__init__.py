@@ -112,7 +112,7 @@ def replay_document(trace_path: str, arch: str, modes: list[str], energy: str, s
     ``arch`` is a spec name or path, or ``all`` (every registered architecture). A table
     that cannot price an architecture leaves its reports unpriced; SpecError if it prices
     none. ``map_policy`` ``best``: each (architecture, mode) runs the mapping the mapper finds
-    best for ``objective`` (sim.mapping.search), reported under ``mapping`` with the spec's
+    best for ``objective`` (sim.replay.mapper), reported under ``mapping`` with the spec's
     own mapping's figures beside it and the closed form's prediction checked."""
     from sim.arch.registry import architecture_names
 
@@ -134,7 +134,7 @@ def replay_document(trace_path: str, arch: str, modes: list[str], energy: str, s
 def mapped_runs(trace: Trace, specs: list[ArchSpec], modes: list[str], table: EnergyTable, samples: int,
                 map_policy: str = "spec", objective: str = "energy", progress: bool = False):
     """The (spec, mode) runs of a replay and the mapper's choices (None per run under ``spec``)."""
-    from sim.mapping.search import MAP_POLICIES, search
+    from sim.replay.mapper import MAP_POLICIES, search
 
     if map_policy not in MAP_POLICIES:
         raise ParameterError(None, "--map", f"unknown policy {map_policy!r} (known: {', '.join(MAP_POLICIES)})")
@@ -151,7 +151,7 @@ def mapped_runs(trace: Trace, specs: list[ArchSpec], modes: list[str], table: En
 def attach_mapping(reports: list[dict], choices: list) -> None:
     """Each report of a ``--map best`` run gets its mapper's choice and the check of the
     chosen mapping's counts against the closed form's prediction."""
-    from sim.mapping.search import check_prediction
+    from sim.replay.mapper import check_prediction
 
     for report, choice in zip(reports, choices):
         if choice is not None:

@@ -100,7 +100,7 @@ class MappingChoice:
     candidates: list[Candidate]
     spec: object = field(repr=False, default=None)        # the spec with the chosen mapping
     prediction: object = field(repr=False, default=None)  # closed form of the chosen mapping
-    seconds: float = 0.0
+    seconds: float = 0.0   # wall clock of the search (not in reports: a report is a pure function of its inputs)
 
     @property
     def changed(self) -> dict:
@@ -117,8 +117,7 @@ class MappingChoice:
                 "chosen_energy_pj": self.chosen.energy_pj, "spec_mapping_energy_pj": self.own.energy_pj,
                 "chosen_cycles": self.chosen.cycles, "spec_mapping_cycles": self.own.cycles,
                 "all": [{"options": c.options, "energy_pj": c.energy_pj, "cycles": c.cycles,
-                         **({"infeasible": c.infeasible} if c.infeasible else {})} for c in self.candidates],
-                "seconds": round(self.seconds, 3)}
+                         **({"infeasible": c.infeasible} if c.infeasible else {})} for c in self.candidates]}
 
 
 def _pick(cands: list[Candidate], objective: str, where: str) -> Candidate:
@@ -144,6 +143,14 @@ def search(trace, spec, mode: str, table, *, objective: str = "energy", samples:
     cf = arch_kind(spec.architecture).closed_form_module()
     cands = [Candidate(p) for p in candidates(spec)]
     specs, preds = {}, {}
+    if objective != "cycles" and not _can_price(cf, spec, trace, stats, mode, bits, table):
+        # a table that cannot price this architecture (the report stays unpriced): nothing to
+        # compare, so the spec's own mapping runs and the report says why
+        own = cands[0]
+        return MappingChoice(spec.architecture, spec.name, mode, objective,
+                             f"not searched: energy table '{table.name}' cannot price {spec.architecture}",
+                             own, own, [own], spec, cf.predict(spec, trace.layers, stats, trace.T, mode, bits, None),
+                             time.perf_counter() - t0)
     for i, c in enumerate(cands):
         try:
             specs[i] = spec.with_overrides(overrides_of(c.options))
@@ -174,6 +181,22 @@ def search(trace, spec, mode: str, table, *, objective: str = "energy", samples:
     k = cands.index(chosen)
     return MappingChoice(spec.architecture, spec.name, mode, objective, evaluated_by, chosen, cands[0], cands,
                          specs[k], preds[k], time.perf_counter() - t0)
+
+
+def _can_price(cf, spec, trace, stats, mode, bits, table) -> bool:
+    """Whether ``table`` prices every count of ``spec``'s own mapping (SpecError naming the
+    missing entry otherwise); a mapping the spec's checks refuse is the caller's to report."""
+    try:
+        cf.predict(spec, trace.layers, stats, trace.T, mode, bits, table)
+    except SpecError:
+        try:
+            cf.predict(spec, trace.layers, stats, trace.T, mode, bits, None)
+        except (ParameterError, SpecError):
+            return True
+        return False
+    except ParameterError:
+        return True
+    return True
 
 
 def check_prediction(report: dict, prediction) -> dict:
