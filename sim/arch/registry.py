@@ -42,7 +42,7 @@ class ArchKind:
     name: str
     components: dict[str, str]
     mapping: dict[str, Kind]
-    #: The mapper's search space (sim.mapping.search): mapping options that change counts or
+    #: The mapper's search space (sim.replay.mapper): mapping options that change counts or
     #: cycles but not the hardware, each with its candidate values (a tuple) or a Capability.
     #: Every other mapping option (zero skipping, cost conventions, I/O position, overflow
     #: policy) and every component parameter is hardware, which the mapper never changes.

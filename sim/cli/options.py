@@ -30,7 +30,7 @@ def modes(args: argparse.Namespace) -> list[str]:
 
 
 def add_map(p, default: str) -> None:
-    """``--map spec|best`` and ``--objective energy|cycles|edp`` (sim.mapping.search)."""
+    """``--map spec|best`` and ``--objective energy|cycles|edp`` (sim.replay.mapper)."""
     p.add_argument("--map", choices=("spec", "best"), default=default,
                    help="spec: run the mapping the arch spec names; best: each architecture and mode runs "
                         "the mapping the mapper finds cheapest in its mapping space (loop order, tiling, "

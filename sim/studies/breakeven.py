@@ -294,7 +294,7 @@ def run_breakeven(Ts: list[int], arch: str = "all", model: str = "vgg16", sample
         c = v1.V1Constants.from_table(table)
     except Exception:  # a table without the v1 constants: no v1 column
         c = None
-    from sim.mapping.search import MAP_POLICIES
+    from sim.replay.mapper import MAP_POLICIES
 
     if map_policy not in MAP_POLICIES:
         raise ParameterError(None, "--map", f"unknown policy {map_policy!r} (known: {', '.join(MAP_POLICIES)})")
@@ -335,7 +335,7 @@ def _candidate_curves(spec, layers, T: int, table) -> list:
     """The closed-form energy curve of every mapping in the spec's space that its checks accept
     (an invalid combination, e.g. weight tiling under time-major order, is skipped)."""
     from sim.errors import ParameterError, SpecError
-    from sim.mapping.search import candidates, overrides_of
+    from sim.replay.mapper import candidates, overrides_of
 
     out = []
     for c in candidates(spec):
