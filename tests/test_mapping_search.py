@@ -41,7 +41,8 @@ def test_the_best_mapping_costs_no_more_than_any_mapping_of_the_space_simulated(
     with open_trace(REPO / path) as tr:
         for mode in ("snn", "ann"):
             choice = search(tr, spec, mode, TABLE)
-            simulated = {json.dumps(c, sort_keys=True): _simulated(tr, spec, mode, c) for c in candidates(spec)}
+            every = candidates(spec) + [c.options for c in choice.candidates]   # the grid and what the search added
+            simulated = {json.dumps(c, sort_keys=True): _simulated(tr, spec, mode, c) for c in every}
             feasible = {k: v for k, v in simulated.items() if v is not None}
             assert feasible, "the spec's own mapping at least must run"
             best = simulated[json.dumps(choice.chosen.options, sort_keys=True)]
@@ -164,3 +165,36 @@ def test_breakeven_best_is_the_minimum_over_the_space_at_every_rate():
         for r in (0.0, 0.05, 0.3, 1.0):
             e = [c(r) for c in curves]
             assert best(r) == (min(x[0] for x in e), min(x[1] for x in e))
+
+
+def test_per_layer_tiling_is_the_best_of_every_assignment_of_layers_simulated():
+    """memory_hierarchy, a 512-byte buffer: tiling every layer is refused (a tile cannot hold
+    one channel beside its events) and none is not the cheapest; the mapper's per-layer choice
+    equals the cheapest of all 2^layers subsets, each simulated here."""
+    import itertools
+
+    from sim.analytic.layer_stats import compute_layers
+
+    spec = load_arch_spec("memory_hierarchy", ["components.global_buffer.capacity_bytes=512"])
+    with open_trace(REPO / "traces/tiny_synth_T4.h5") as tr:
+        choice = search(tr, spec, "snn", TABLE)
+        names = [l.name for l in compute_layers(tr.layers)]
+        energies = {}
+        for k in range(len(names) + 1):
+            for subset in itertools.combinations(names, k):
+                got = _simulated(tr, spec, "snn", {"loop_order": "layer_major", "snn_weight_tiling": list(subset) or False})
+                if got is not None:
+                    energies[subset] = got[0]
+    tiled = choice.chosen.options["snn_weight_tiling"]
+    assert isinstance(tiled, list) and 0 < len(tiled) < len(names)
+    assert tuple(names) not in energies          # tiling every layer does not fit
+    assert choice.chosen.energy_pj == pytest.approx(min(energies.values()), rel=1e-12)
+    assert energies[tuple(n for n in names if n in tiled)] == min(energies.values())
+    assert choice.chosen.energy_pj < min(c.energy_pj for c in choice.candidates
+                                         if c.energy_pj is not None and not isinstance(c.options["snn_weight_tiling"], list))
+
+
+def test_a_tiling_list_naming_an_unknown_layer_is_one_line():
+    spec = load_arch_spec("memory_hierarchy", ['mapping.snn_weight_tiling=["conv1", "nope"]'])
+    with open_trace(REPO / "traces/tiny_synth_T4.h5") as tr, pytest.raises(ParameterError, match="'nope'"):
+        count_runs(tr, [(spec, "snn")], progress=False)

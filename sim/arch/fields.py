@@ -114,6 +114,20 @@ def boolean() -> Kind:
     return Kind("boolean", check)
 
 
+def boolean_or_names() -> Kind:
+    """``true``, ``false`` or a list of distinct non-empty names (e.g. the layers an option
+    applies to; an empty list is ``false``)."""
+    def check(v, where, file):
+        if isinstance(v, bool):
+            return v
+        if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+            raise SpecError(file, where, f"expected true, false or a list of layer names, got {show(v)}")
+        if len(set(v)) != len(v):
+            raise SpecError(file, where, f"names a layer twice: {sorted(x for x in set(v) if v.count(x) > 1)}")
+        return list(v) if v else False
+    return Kind("true, false or a list of layer names", check)
+
+
 def choice(*options: str) -> Kind:
     def check(v, where, file):
         if not isinstance(v, str) or v not in options:

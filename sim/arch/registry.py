@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 
-from sim.arch.fields import MESH_COORD, POS, Kind, boolean, choice
+from sim.arch.fields import MESH_COORD, POS, Kind, boolean, boolean_or_names, choice
 
 
 #: What a replay runs: the SNN's spikes, or the ANN twin's activations.
@@ -32,6 +32,14 @@ class Capability:
 
     def values(self, spec_value) -> tuple:
         return (self.off,) if spec_value == self.off else (spec_value, self.off)
+
+
+@dataclass(frozen=True)
+class PerLayer:
+    """A mapping option chosen layer by layer: the option's value is ``true`` (every layer),
+    ``false`` (none) or the list of layers it applies to. The mapper tries none and every
+    layer, then the per-layer choice of the cheaper, which is the best of the 2^layers
+    assignments when a layer's counts depend only on its own choice (docs/mapping.md)."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +79,8 @@ ARCH_KINDS: tuple[ArchKind, ...] = (
         summary="DRAM <-> global buffer <-> PE array with register files",
         components={"dram": "dram", "global_buffer": "sram", "register_file": "regfile", "pe_array": "pe_array"},
         mapping={"zero_skipping": boolean(), "loop_order": choice("layer_major", "time_major"),
-                 "snn_weight_tiling": boolean()},
-        mapping_space={"loop_order": ("layer_major", "time_major"), "snn_weight_tiling": (False, True)},
+                 "snn_weight_tiling": boolean_or_names()},
+        mapping_space={"loop_order": ("layer_major", "time_major"), "snn_weight_tiling": PerLayer()},
         simulator="sim.architectures.memory_hierarchy:MemoryHierarchy",
         closed_form="sim.analytic.memory_hierarchy",
         causes={

@@ -163,6 +163,22 @@ def current_bits(spec: ArchSpec, mode: str) -> int:
     return spec.data.membrane_bits if mode == "snn" else spec.data.psum_bits
 
 
+def tiled_layers(spec: ArchSpec, layers: list[LayerSpec]) -> set[str]:
+    """The layers ``snn_weight_tiling`` tiles: all (``true``), none (``false``) or the ones it
+    lists, which must be compute layers of ``layers`` (ParameterError naming the others)."""
+    value = spec.mapping["snn_weight_tiling"]
+    names = [l.name for l in compute_layers(layers)]
+    if value is True:
+        return set(names)
+    if not value:
+        return set()
+    unknown = [n for n in value if n not in names]
+    if unknown:
+        raise ParameterError(spec.path, "mapping.snn_weight_tiling",
+                             f"no compute layer named {', '.join(map(repr, unknown))} (layers: {', '.join(names)})")
+    return set(value)
+
+
 def check_tiling(spec: ArchSpec) -> None:
     """ParameterError unless ``snn_weight_tiling`` runs under ``layer_major`` (either mode)."""
     if spec.mapping["snn_weight_tiling"] and spec.mapping["loop_order"] != "layer_major":
@@ -199,7 +215,8 @@ def plan(spec: ArchSpec, layers: list[LayerSpec], T: int, mode: str, act_bits: i
     ``layer_major``: each layer has the buffer to itself. ``time_major`` (SNN): all layers
     stay live across steps and share it: the largest layer's held event bits are set aside,
     then weights in layer order, then membranes in layer order.
-    ``snn_weight_tiling`` (SNN): everything resident, in tiles of whole channels.
+    ``snn_weight_tiling`` (SNN): every layer (``true``) or the listed ones: everything
+    resident, in tiles of whole channels.
     ``ideal``: everything resident, nothing spilled, one pass per channel pass.
     ``spike_input``: the trace's input is stored spikes (rate or event encoding), held as
     events by the layers that read it (:func:`held_bits`).
@@ -212,7 +229,9 @@ def plan(spec: ArchSpec, layers: list[LayerSpec], T: int, mode: str, act_bits: i
     rows, cols = spec[PE].rows, spec[PE].cols
     wb, mb = d.weight_bits, d.membrane_bits
     loop = spec.mapping["loop_order"]
-    tiling = mode == "snn" and spec.mapping["snn_weight_tiling"]
+    tiled = tiled_layers(spec, layers)   # checked in either mode; only the SNN tiles
+    if mode != "snn":
+        tiled = set()
     io = held_bits(layers, mode, T, loop, act_bits, d.input_bits, spike_input, current_bits(spec, mode))
     layers = compute_layers(layers)
     shared = loop == "time_major" and mode == "snn"
@@ -240,7 +259,7 @@ def plan(spec: ArchSpec, layers: list[LayerSpec], T: int, mode: str, act_bits: i
                 pool -= mch * pix * mb
         cp = math.ceil(k / rows)
         passes = cp
-        if tiling:
+        if l.name in tiled:
             wch, mch, passes = k, k, _tile_passes(spec, l, e)
         out.append(LayerResidency(k, pix, cp, math.ceil(pix / cols), l.n_weights // k, wch, mch,
                                   max(0, e - cap), passes))

@@ -29,10 +29,11 @@ infeasible. The chosen mapping is then simulated once by the caller, and
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from dataclasses import dataclass, field
 
-from sim.arch.registry import Capability, arch_kind
+from sim.arch.registry import Capability, PerLayer, arch_kind
 from sim.errors import ParameterError, SpecError
 
 OBJECTIVES = ("energy", "cycles", "edp")
@@ -40,15 +41,27 @@ MAP_POLICIES = ("spec", "best")
 
 
 def _text(v) -> str:
+    if isinstance(v, list):   # layer names, quoted: YAML would read a name like 0 as a number
+        return json.dumps(v)
     return str(v).lower() if isinstance(v, bool) else str(v)
 
 
 def mapping_space(spec) -> dict[str, tuple]:
-    """The candidate values of each searchable mapping option of ``spec``'s architecture."""
+    """The candidate values of each searchable mapping option of ``spec``'s architecture (a
+    per-layer option: none and every layer; the search adds its per-layer choice)."""
     out = {}
     for key, values in arch_kind(spec.architecture).mapping_space.items():
-        out[key] = values.values(spec.mapping[key]) if isinstance(values, Capability) else tuple(values)
+        if isinstance(values, Capability):
+            out[key] = values.values(spec.mapping[key])
+        elif isinstance(values, PerLayer):
+            out[key] = (False, True)
+        else:
+            out[key] = tuple(values)
     return out
+
+
+def per_layer_options(spec) -> list[str]:
+    return [k for k, v in arch_kind(spec.architecture).mapping_space.items() if isinstance(v, PerLayer)]
 
 
 def candidates(spec) -> list[dict]:
@@ -65,6 +78,16 @@ def candidates(spec) -> list[dict]:
     if own not in points:
         points.append(own)
     return sorted(points, key=changed)
+
+
+def _distinct(values) -> list:
+    seen, out = set(), []
+    for v in values:
+        key = json.dumps(v)
+        if key not in seen:
+            seen.add(key)
+            out.append(v)
+    return out
 
 
 def overrides_of(options: dict) -> list[str]:
@@ -109,7 +132,7 @@ class MappingChoice:
     def as_dict(self) -> dict:
         feasible = [c for c in self.candidates if c.infeasible is None]
         return {"policy": "best", "objective": self.objective, "evaluated_by": self.evaluated_by,
-                "mode": self.mode, "space": {k: [v for v in dict.fromkeys(c.options[k] for c in self.candidates)]
+                "mode": self.mode, "space": {k: _distinct(c.options[k] for c in self.candidates)
                                               for k in self.chosen.options},
                 "chosen": self.chosen.options, "changed_from_spec": self.changed,
                 "spec_mapping": self.own.options,
@@ -118,6 +141,29 @@ class MappingChoice:
                 "chosen_cycles": self.chosen.cycles, "spec_mapping_cycles": self.own.cycles,
                 "all": [{"options": c.options, "energy_pj": c.energy_pj, "cycles": c.cycles,
                          **({"infeasible": c.infeasible} if c.infeasible else {})} for c in self.candidates]}
+
+
+def _per_layer_candidates(spec, cands: list[Candidate], preds: dict, evaluate_layer) -> list[Candidate]:
+    """For each per-layer option and each setting of the other options: the option applied to
+    each layer alone (``evaluate_layer(options)`` -> prediction or None when refused), kept
+    where that layer then costs less than without it, as one new candidate — unless no layer
+    gains, or the list is already a candidate. When each layer's counts depend only on its own
+    choice (memory_hierarchy under layer_major), this is the best of all 2^layers assignments."""
+    out = []
+    for key in per_layer_options(spec):
+        for i, off in enumerate(cands):
+            if off.options[key] is not False or i not in preds:
+                continue
+            base = {l.name: l.energy_pj for l in preds[i].layers}
+            gain = []
+            for name in base:
+                p = evaluate_layer({**off.options, key: [name]})
+                if p is not None and next(l.energy_pj for l in p.layers if l.name == name) < base[name]:
+                    gain.append(name)
+            options = {**off.options, key: True if len(gain) == len(base) else gain}
+            if gain and all(c.options != options for c in cands + out):
+                out.append(Candidate(options))
+    return out
 
 
 def _pick(cands: list[Candidate], objective: str, where: str) -> Candidate:
@@ -151,13 +197,27 @@ def search(trace, spec, mode: str, table, *, objective: str = "energy", samples:
                              f"not searched: energy table '{table.name}' cannot price {spec.architecture}",
                              own, own, [own], spec, cf.predict(spec, trace.layers, stats, trace.T, mode, bits, None),
                              time.perf_counter() - t0)
-    for i, c in enumerate(cands):
+    def evaluate(i, c):
         try:
             specs[i] = spec.with_overrides(overrides_of(c.options))
             preds[i] = cf.predict(specs[i], trace.layers, stats, trace.T, mode, bits, table)
             c.energy_pj = preds[i].energy_pj
         except (ParameterError, SpecError) as exc:
             c.infeasible = exc.one_line() if hasattr(exc, "one_line") else str(exc)
+
+    for i, c in enumerate(cands):
+        evaluate(i, c)
+    def evaluate_layer(options):
+        try:
+            return cf.predict(spec.with_overrides(overrides_of(options)), trace.layers, stats, trace.T, mode, bits,
+                              table)
+        except (ParameterError, SpecError):
+            return None
+
+    if objective == "energy":
+        for extra in _per_layer_candidates(spec, cands, preds, evaluate_layer):
+            cands.append(extra)
+            evaluate(len(cands) - 1, extra)
     evaluated_by = "closed form"
     if objective != "energy":
         from sim.replay import count_runs
