@@ -40,7 +40,8 @@ def check_trace(path: str, samples: int, table) -> list[dict]:
                 choice = search(tr, spec, mode, table, samples=samples)
                 seconds = time.perf_counter() - t0
                 runs, opts = [], []
-                for c in candidates(spec):
+                every = candidates(spec) + [c.options for c in choice.candidates if c.options not in candidates(spec)]
+                for c in every:   # the grid and the per-layer candidates the search added
                     try:
                         runs.append((spec.with_overrides(overrides_of(c)), mode))
                         opts.append(c)
