@@ -45,6 +45,8 @@ def main() -> None:
     ap.add_argument("--synth", metavar="MODEL", help="time a synthetic trace of this model shape instead")
     ap.add_argument("--T", type=int, default=6, help="--synth: time steps (default 6)")
     ap.add_argument("--rate", default="0.1", help="--synth: spike rate (default 0.1)")
+    ap.add_argument("--map", choices=("spec", "best"), default="spec",
+                    help="the replay's mapping policy (default spec: the replay alone; best adds the mapper)")
     args = ap.parse_args()
     if args.synth:
         import tempfile
@@ -56,7 +58,8 @@ def main() -> None:
                       "--samples", str(args.samples), "--seed", "1", "--out", args.trace])
         if rc:
             raise SystemExit(f"synth exited {rc}")
-    base = ["replay", args.trace, "--arch", args.arch, "--mode", "both", "--quiet", "--json", os.devnull]
+    base = ["replay", args.trace, "--arch", args.arch, "--mode", "both", "--map", args.map, "--quiet",
+            "--json", os.devnull]
     timed([*base, "--samples", "1"])  # JIT warm-up
     one = min(timed([*base, "--samples", "1"]) for _ in range(args.repeat))
     many = min(timed([*base, "--samples", str(args.samples)]) for _ in range(args.repeat))
