@@ -166,6 +166,13 @@ def _per_layer_candidates(spec, cands: list[Candidate], preds: dict, evaluate_la
     return out
 
 
+def _why(exc) -> str:
+    """Why a candidate was refused, without the spec's file path (a report does not depend on
+    where the repository lies)."""
+    field, message = getattr(exc, "field", None), getattr(exc, "message", str(exc))
+    return f"{field}: {message}" if field else message
+
+
 def _pick(cands: list[Candidate], objective: str, where: str) -> Candidate:
     feasible = [c for c in cands if c.infeasible is None]
     if not feasible:
@@ -203,7 +210,7 @@ def search(trace, spec, mode: str, table, *, objective: str = "energy", samples:
             preds[i] = cf.predict(specs[i], trace.layers, stats, trace.T, mode, bits, table)
             c.energy_pj = preds[i].energy_pj
         except (ParameterError, SpecError) as exc:
-            c.infeasible = exc.one_line() if hasattr(exc, "one_line") else str(exc)
+            c.infeasible = _why(exc)
 
     for i, c in enumerate(cands):
         evaluate(i, c)
@@ -231,7 +238,7 @@ def search(trace, spec, mode: str, table, *, objective: str = "energy", samples:
                 try:
                     counted += count_runs(trace, [(specs[i], mode)], n, False)
                 except (ParameterError, SpecError) as exc:
-                    cands[i].infeasible = exc.one_line() if hasattr(exc, "one_line") else str(exc)
+                    cands[i].infeasible = _why(exc)
                     counted.append(None)
         for i, c in zip(live, counted):
             if c is not None:
