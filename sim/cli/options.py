@@ -41,6 +41,19 @@ def add_map(p, default: str) -> None:
                         "simulate every candidate)")
 
 
+def add_timing(p) -> None:
+    p.add_argument("--timing", choices=("auto", "fast", "simpy"), default="auto",
+                   help="how the memory hierarchy's tile pipeline is timed: fast (a compiled twin of the "
+                        "simpy model, equal cycle for cycle), simpy (the reference discrete-event model) or "
+                        "auto (default: fast)")
+
+
+def apply_timing(args: argparse.Namespace) -> None:
+    from sim.engine.components import set_timing
+
+    set_timing(getattr(args, "timing", "auto"))
+
+
 def add_energy(p, required: bool = False) -> None:
     if required:
         p.add_argument("--energy", required=True, metavar="TABLE", help="bundled energy table name or path")
