@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from sim.arch.spec import ArchSpec
     from sim.workload import SampleEvents, Workload
 
-__all__ = ["MODES", "Architecture", "RunResult", "Session", "Simulator", "split_evenly"]
+__all__ = ["MODES", "Architecture", "RunResult", "Session", "Simulator", "add_counts", "add_ledger",
+           "add_workload", "split_evenly"]
 
 
 @dataclass
@@ -43,9 +44,19 @@ class RunResult:
 
 class Session(Protocol):
     """One (architecture, mode) replay in progress: ``add`` counts one decoded sample (samples
-    in order 0, 1, 2, ...), ``finish`` returns the result over every sample added."""
+    in order 0, 1, 2, ...), ``finish`` returns the result over every sample added.
+
+    A replay split into chunks of consecutive samples (:mod:`sim.replay.parallel`) counts each
+    chunk in a session of its own; ``state`` is what a session has counted (exact integers and
+    whatever ``finish`` needs, picklable) and ``absorb(state)`` adds a session's state to this
+    one as if its samples had been added here, after those already added; ``finish`` then
+    returns exactly the result of one session fed every sample."""
 
     def add(self, events: "SampleEvents") -> None: ...
+
+    def state(self) -> dict: ...
+
+    def absorb(self, state: dict) -> None: ...
 
     def finish(self) -> RunResult: ...
 
@@ -96,3 +107,25 @@ def split_evenly(total: int, parts: int) -> list[int]:
     """``total`` split into ``parts`` integers that differ by at most one and sum exactly."""
     base, rem = divmod(int(total), parts)
     return [base + (1 if i < rem else 0) for i in range(parts)]
+
+
+# -- absorbing a chunk's state (Session.absorb) -------------------------------------------
+def add_ledger(into: Ledger, other: Ledger) -> None:
+    """``other``'s counts added to ``into``, key by key in ``other``'s order (a key new to
+    ``into`` comes after its keys: the order one ledger fed both runs of samples would have)."""
+    for key, n in other.counts.items():
+        into.add(*key, n, other.bits[key])
+
+
+def add_workload(into: dict[str, dict[str, int]], other: dict[str, dict[str, int]]) -> None:
+    """Workload totals (``sim.workload.new_totals``) of ``other`` added to ``into``."""
+    for layer, totals in other.items():
+        mine = into[layer]
+        for k, v in totals.items():
+            mine[k] += v
+
+
+def add_counts(into: dict[str, int], other: dict[str, int]) -> None:
+    """Per-key integers (cycles per layer) of ``other`` added to ``into``."""
+    for k, v in other.items():
+        into[k] = into.get(k, 0) + v

@@ -13,7 +13,7 @@ from __future__ import annotations
 import simpy
 
 from sim.arch.spec import ArchSpec
-from sim.architectures.base import RunResult, Simulator, split_evenly
+from sim.architectures.base import RunResult, Simulator, add_counts, add_ledger, add_workload, split_evenly
 from sim.engine import Dram, Ledger, PEArray, Sram, TilePipeline
 from sim.engine.components import Tile
 from sim.mapping.encoding import address_bits
@@ -227,6 +227,7 @@ class _Session:
         self.stalls = 0
         self.samples = 0
         self.work = new_totals(arch.wl.layers)
+        self.absorbed_cycles = 0  # cycles of the samples absorbed from other sessions (absorb)
 
     def add(self, sample: SampleEvents) -> None:
         a, led, plans, layers, T = self.arch, self.led, self.plans, self.arch.wl.layers, self.arch.wl.T
@@ -248,8 +249,30 @@ class _Session:
             self.layer_cycles[name] += c
         self.samples += 1
 
+    # -- a replay in chunks of samples (sim.architectures.base.Session) ------------------
+    # Each sample's tiles run through the pipeline from an idle pipeline to an idle pipeline
+    # (every fetch, compute and write-back of the sample done), so a sample's cycles, stalls
+    # and busy cycles do not depend on the samples before it: a chunk's add to the total.
+    def state(self) -> dict:
+        return {"ledger": self.led, "work": self.work, "samples": self.samples,
+                "cycles": self.env.now + self.absorbed_cycles, "stalls": self.stalls,
+                "layer_cycles": self.layer_cycles,
+                "busy": (self.dram.busy_cycles, self.glb.busy_cycles, self.pe.busy_cycles)}
+
+    def absorb(self, state: dict) -> None:
+        add_ledger(self.led, state["ledger"])
+        add_workload(self.work, state["work"])
+        add_counts(self.layer_cycles, state["layer_cycles"])
+        self.samples += state["samples"]
+        self.absorbed_cycles += state["cycles"]
+        self.stalls += state["stalls"]
+        dram, glb, pe = state["busy"]
+        self.dram.busy_cycles += dram
+        self.glb.busy_cycles += glb
+        self.pe.busy_cycles += pe
+
     def finish(self) -> RunResult:
-        cycles = self.env.now
+        cycles = self.env.now + self.absorbed_cycles
         util = {DRAM: self.dram.busy_cycles / cycles if cycles else 0.0,
                 GLB: self.glb.busy_cycles / (cycles * self.glb.capacity) if cycles else 0.0,
                 PE: self.pe.busy_cycles / cycles if cycles else 0.0}

@@ -20,7 +20,7 @@ import numpy as np
 import simpy
 
 from sim.arch.spec import ArchSpec
-from sim.architectures.base import RunResult, Simulator
+from sim.architectures.base import RunResult, Simulator, add_counts, add_ledger, add_workload
 from sim.architectures.neuromorphic_mapping import RoutedMapping, Traffic, build_routed
 from sim.engine import Dram, Ledger
 from sim.engine.noc import BarrierSteps, Mesh, StepLoad
@@ -401,6 +401,7 @@ class _Session:
                            {l.name: 0 for l in arch.wl.layers}, np.zeros(4 * arch.mesh.n_nodes, dtype=np.int64))
         self.work = new_totals(arch.wl.layers)
         self.samples = 0
+        self.absorbed_cycles = 0  # cycles of the samples absorbed from other sessions (absorb)
 
     def add(self, events: SampleEvents) -> None:
         a = self.arch
@@ -410,9 +411,37 @@ class _Session:
         add_totals(self.work, a.wl.layers, events.layers, self.mode, a.wl.T, zero_skipping=True)
         self.samples += 1
 
+    # -- a replay in chunks of samples (sim.architectures.base.Session) ------------------
+    # Each sample's DRAM transfers and barrier steps run to completion before the next sample
+    # starts (every step ends at its barrier), so a sample's cycles, stalls and busy figures
+    # do not depend on the samples before it; the NoC figures are sums over events.
+    def state(self) -> dict:
+        c = self.clock
+        return {"ledger": self.led, "work": self.work, "samples": self.samples,
+                "cycles": c.env.now + self.absorbed_cycles, "stalls": c.stalls, "core_busy": c.core_busy,
+                "dram_busy": c.dram.busy_cycles, "layer_cycles": c.layer_cycles, "link_flits": c.link_flits,
+                "element_events": c.element_events}
+
+    def absorb(self, state: dict) -> None:
+        c = self.clock
+        add_ledger(self.led, state["ledger"])
+        add_workload(self.work, state["work"])
+        add_counts(c.layer_cycles, state["layer_cycles"])
+        self.samples += state["samples"]
+        self.absorbed_cycles += state["cycles"]
+        c.stalls += state["stalls"]
+        c.core_busy += state["core_busy"]
+        c.dram.busy_cycles += state["dram_busy"]
+        c.link_flits += state["link_flits"]
+        for k, counts in state["element_events"].items():
+            if k in c.element_events:
+                c.element_events[k] += counts
+            else:
+                c.element_events[k] = counts.copy()
+
     def finish(self) -> RunResult:
         a, clock = self.arch, self.clock
-        cycles = clock.env.now
+        cycles = clock.env.now + self.absorbed_cycles
         return RunResult(a.name, self.mode, self.samples, self.led, cycles, clock.stalls, clock.layer_cycles,
                          a._utilisation(clock, cycles), self.work, notes=a._notes(),
                          extra={"mapping": a.routed.summary(), "noc": a._noc_stats(self.led, clock).as_dict(),

@@ -22,7 +22,7 @@ import numpy as np
 import simpy
 
 from sim.arch.spec import ArchSpec
-from sim.architectures.base import RunResult, Simulator
+from sim.architectures.base import RunResult, Simulator, add_ledger, add_workload
 from sim.mapping.encoding import address_bits
 from sim.architectures.spatial_dataflow_pipeline import Txn, run_phase, steady_interval
 from sim.engine import Dram, Ledger
@@ -312,6 +312,18 @@ class _Session:
             per_layer.append([Txn(a.stage_cycles(g, w), w.dram_bits) for w in ws])
         add_totals(self.work, a.wl.layers, events.layers, self.mode, a.wl.T, a.m["zero_skipping"])
         self.txns.append(per_layer)
+
+    # -- a replay in chunks of samples (sim.architectures.base.Session) ------------------
+    # Samples stream through one pipeline (a sample's cycles depend on the samples around it:
+    # the fill, back-pressure): a chunk hands over its transactions, and ``finish`` times
+    # every sample's, in sample order, in the session that absorbed them.
+    def state(self) -> dict:
+        return {"ledger": self.led, "work": self.work, "txns": self.txns}
+
+    def absorb(self, state: dict) -> None:
+        add_ledger(self.led, state["ledger"])
+        add_workload(self.work, state["work"])
+        self.txns.extend(state["txns"])
 
     def _stage_sources(self, ks) -> list[list[int]]:
         """For a phase running compute layers ``ks`` (in order) as its stages: per stage, the

@@ -7,6 +7,25 @@ import sys
 
 from sim.cli import options
 
+#: Exit status of a sample-parallel replay that has no result (a chunk could not be counted).
+EXIT_FAILED = 3
+
+
+def add_parallel(p) -> None:
+    """``--workers N`` and ``--scheduler ADDRESS``: count the samples in chunks on Dask."""
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="count the samples in chunks on N Dask workers (a LocalCluster), merged exactly "
+                        "into the serial result (default 1: no Dask; docs/parallel.md)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="count the chunks on the running Dask scheduler at ADDRESS instead (its workers "
+                        "must read the trace at the same path); --workers N then plans chunks for N workers")
+
+
+def parallel_failed(exc: Exception) -> int:
+    """One line on stderr for a sample-parallel run without a result; its exit status."""
+    sys.stderr.write(f"error: {exc}\n")
+    return EXIT_FAILED
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -21,11 +40,13 @@ def add_parser(sub) -> None:
     options.add_samples(p, what="replay the first N samples (default all)")
     options.add_overrides(p)
     options.add_map(p, default="best")
+    options.add_timing(p)
     options.add_json(p, "write the report as JSON ('-' = stdout)")
     p.add_argument("--csv", metavar="FILE", help="write one row per layer as CSV")
     options.add_plot(p, metavar="FILE.png|DIR", what="write stacked energy bars per architecture and mode (split by component) to "
                         "FILE.png, or DIR/energy_breakdown.png; NoC figures (per-link load heat map, hop "
                         "histogram) of neuromorphic runs go next to it")
+    add_parallel(p)
     options.add_quiet(p, "no progress bar and no table")
     p.set_defaults(func=run)
 
@@ -51,18 +72,29 @@ def mapping_line(report: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sim.replay.parallel import ReplayFailed, check_parallel
+
+    options.check_positive(args.samples, "--samples")
+    options.apply_timing(args)
+    check_parallel(args.workers, args.scheduler)
+    try:
+        return _run(args)
+    except ReplayFailed as exc:  # raised inside Outputs: nothing was written
+        return parallel_failed(exc)
+
+
+def _run(args: argparse.Namespace) -> int:
     from sim.replay import replay_document
     from sim.report import csv_rows, format_report, is_priced, ratios, unpriced_text
     from sim.report.output import Outputs
 
-    options.check_positive(args.samples, "--samples")
     with Outputs() as out:
         js = out.file("--json", args.json, stdout=True)
         cs = out.file("--csv", args.csv)
         png, plot_dir = options.plot_destination(out, args.plot, allow_dir=True)
         doc, reports = replay_document(args.trace, args.arch, options.modes(args), args.energy, args.samples,
                                        args.overrides, progress=not args.quiet, map_policy=args.map,
-                                       objective=args.objective)
+                                       objective=args.objective, workers=args.workers, scheduler=args.scheduler)
         for r in reports:
             if not is_priced(r):
                 sys.stderr.write(f"warning: {unpriced_text(r)}; its counts are reported without energies\n")

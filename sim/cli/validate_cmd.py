@@ -2,7 +2,7 @@
 per-architecture closed forms, term by term, every residual attributed to a named cause; and
 the paper's v1 averages against the counted ratio (:mod:`sim.validation.compare`,
 :mod:`sim.validation.paper`). Exit 0 when everything agrees, 1 when a term disagrees, 2 on bad
-input."""
+input, 3 when a sample-parallel run (--workers, --scheduler) has no result."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from sim.cli import options
+from sim.cli.replay_cmd import add_parallel, parallel_failed
 
 EXIT_DISAGREE = 1
 
@@ -33,25 +34,39 @@ def add_parser(sub) -> None:
     options.add_energy(p)
     options.add_overrides(p)
     options.add_map(p, default="spec")
+    options.add_timing(p)
     p.add_argument("--all-terms", action="store_true",
                    help="print every term (default: the terms with a residual, and a count of the rest)")
     options.add_json(p)
     options.add_plot(p, "counted vs predicted per term, and residual energy by cause")
+    add_parallel(p)
     options.add_quiet(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from sim.replay.parallel import ReplayFailed, check_parallel
+
+    options.check_positive(args.samples, "--samples")
+    options.apply_timing(args)
+    check_parallel(args.workers, args.scheduler)
+    try:
+        return _run(args)
+    except ReplayFailed as exc:  # raised inside Outputs: nothing was written
+        return parallel_failed(exc)
+
+
+def _run(args: argparse.Namespace) -> int:
     from sim.report.output import Outputs
     from sim.validation.compare import run_validation
     from sim.validation.text import format_text
 
-    options.check_positive(args.samples, "--samples")
     with Outputs() as out:
         js = out.file("--json", args.json, stdout=True)
         png, _ = options.plot_destination(out, args.plot)
         doc = run_validation(args.trace, args.arch, args.ideal, args.samples, args.energy, args.overrides,
-                             progress=not args.quiet, map_policy=args.map, objective=args.objective)
+                             progress=not args.quiet, map_policy=args.map, objective=args.objective,
+                             workers=args.workers, scheduler=args.scheduler)
         if args.json != "-":
             sys.stdout.write(format_text(doc, args.all_terms))
         if js:

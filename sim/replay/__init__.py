@@ -3,7 +3,8 @@
 Every spec and the energy table are loaded once per call; every sample is decoded once
 (:meth:`sim.workload.Workload.sample`) and fed to every (architecture, mode) session, in
 sample order, so ``replay --arch all --mode both`` reads each sample's events from the trace
-exactly once.
+exactly once. With ``workers`` > 1 or a Dask ``scheduler``, the samples are counted in
+chunks on Dask and merged exactly (:mod:`sim.replay.parallel`).
 """
 
 from __future__ import annotations
@@ -52,27 +53,38 @@ def count(trace: Trace, specs: list[ArchSpec], modes: list[str], samples: int | 
     return count_runs(trace, [(spec, mode) for spec in specs for mode in modes], samples, progress)
 
 
-def count_runs(trace: Trace, runs: list[tuple[ArchSpec, str]], samples: int | None = None,
-               progress: bool = True) -> list[Counted]:
-    """Count every (spec, mode) pair of ``runs`` (each its own spec: the mapper gives each mode
-    its own mapping), each sample decoded once and fed to every run."""
-    n = check_samples(trace, samples)
-    workload = Workload(trace)
+def start_sessions(workload: Workload, runs: list[tuple[ArchSpec, str]]) -> list:
+    """One new session per (spec, mode) of ``runs``, one simulator per spec (built, and its
+    static mapping checked, here)."""
     sims: dict[int, object] = {}
     for spec, _ in runs:
         if id(spec) not in sims:
             sims[id(spec)] = arch_kind(spec.architecture).simulator_class()(spec, workload)
-    sessions = [(spec, mode, sims[id(spec)].start(mode)) for spec, mode in runs]
+    return [sims[id(spec)].start(mode) for spec, mode in runs]
+
+
+def count_runs(trace: Trace, runs: list[tuple[ArchSpec, str]], samples: int | None = None,
+               progress: bool = True, workers: int = 1, scheduler: str | None = None) -> list[Counted]:
+    """Count every (spec, mode) pair of ``runs`` (each its own spec: the mapper gives each mode
+    its own mapping), each sample decoded once and fed to every run. ``workers`` > 1 or a
+    ``scheduler`` address: in chunks of samples on Dask, merged exactly
+    (:func:`sim.replay.parallel.count_runs_parallel`)."""
+    n = check_samples(trace, samples)
+    if workers != 1 or scheduler:
+        from sim.replay.parallel import count_runs_parallel
+        return count_runs_parallel(trace, runs, n, workers, scheduler, progress)
+    workload = Workload(trace)
+    sessions = start_sessions(workload, runs)
     bar = _progress(n, f"replay {len(runs)} run{'s' * (len(runs) != 1)}", progress)
     for i in range(n):
         events = workload.sample(i)
-        for _, _, session in sessions:
+        for session in sessions:
             session.add(events)
         if bar:
             bar.update(1)
     if bar:
         bar.close()
-    return [Counted(spec, mode, session.finish()) for spec, mode, session in sessions]
+    return [Counted(spec, mode, session.finish()) for (spec, mode), session in zip(runs, sessions)]
 
 
 def replay_specs(trace: Trace, specs: list[ArchSpec], modes: list[str], table: EnergyTable,
@@ -106,14 +118,17 @@ def replay(trace: Trace, arch: str | list[str], modes: list[str], energy: str, s
 
 def replay_document(trace_path: str, arch: str, modes: list[str], energy: str, samples: int | None = None,
                     overrides: list[str] | None = None, progress: bool = True, map_policy: str = "spec",
-                    objective: str = "energy") -> tuple[dict, list[dict]]:
+                    objective: str = "energy", workers: int = 1,
+                    scheduler: str | None = None) -> tuple[dict, list[dict]]:
     """What ``run_sim.py replay`` writes: the report of one run, or for several
     (``--arch all``, ``--mode both``) ``{"schema", "runs", "ratios"}``; and the reports.
     ``arch`` is a spec name or path, or ``all`` (every registered architecture). A table
     that cannot price an architecture leaves its reports unpriced; SpecError if it prices
     none. ``map_policy`` ``best``: each (architecture, mode) runs the mapping the mapper finds
     best for ``objective`` (sim.replay.mapper), reported under ``mapping`` with the spec's
-    own mapping's figures beside it and the closed form's prediction checked."""
+    own mapping's figures beside it and the closed form's prediction checked. ``workers`` /
+    ``scheduler``: count on Dask in chunks of samples (:func:`count_runs`); the mapper runs
+    here first."""
     from sim.arch.registry import architecture_names
 
     table = load_energy_table(energy)
@@ -123,7 +138,7 @@ def replay_document(trace_path: str, arch: str, modes: list[str], energy: str, s
         runs, choices = mapped_runs(trace, specs, modes, table, n, map_policy, objective, progress)
         info = trace_info(trace, n)
         reports = [build_report(c.result, c.spec, table, info, partial=True)
-                   for c in count_runs(trace, runs, n, progress)]
+                   for c in count_runs(trace, runs, n, progress, workers, scheduler)]
     attach_mapping(reports, choices)
     require_priced(reports, table)
     doc = reports[0] if len(reports) == 1 else {"schema": reports[0]["schema"], "runs": reports,
@@ -142,7 +157,7 @@ def mapped_runs(trace: Trace, specs: list[ArchSpec], modes: list[str], table: En
         return [(s, m) for s in specs for m in modes], [None] * (len(specs) * len(modes))
     from sim.analytic.layer_stats import trace_event_stats
 
-    stats = trace_event_stats(trace, samples)
+    stats = trace_event_stats(trace, samples, progress=progress)
     choices = [search(trace, s, m, table, objective=objective, samples=samples, stats=stats, progress=progress)
                for s in specs for m in modes]
     return [(c.spec, c.mode) for c in choices], choices

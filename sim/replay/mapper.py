@@ -100,6 +100,7 @@ class Candidate:
     energy_pj: float | None = None
     cycles: int | None = None
     infeasible: str | None = None
+    error: object = field(default=None, repr=False)   # the refusal itself (re-raised when nothing fits)
 
     def score(self, objective: str) -> float:
         if objective == "energy":
@@ -175,9 +176,8 @@ def _why(exc) -> str:
 
 def _pick(cands: list[Candidate], objective: str, where: str) -> Candidate:
     feasible = [c for c in cands if c.infeasible is None]
-    if not feasible:
-        raise ParameterError(None, "--map", f"{where}: no mapping in the space fits the hardware "
-                             f"({cands[0].infeasible})")
+    if not feasible:   # the spec's own mapping's refusal, as --map spec would give it
+        raise cands[0].error
     best = min(c.score(objective) for c in feasible)
     return next(c for c in feasible if c.score(objective) == best)   # candidates are ordered: ties keep the spec
 
@@ -210,7 +210,7 @@ def search(trace, spec, mode: str, table, *, objective: str = "energy", samples:
             preds[i] = cf.predict(specs[i], trace.layers, stats, trace.T, mode, bits, table)
             c.energy_pj = preds[i].energy_pj
         except (ParameterError, SpecError) as exc:
-            c.infeasible = _why(exc)
+            c.infeasible, c.error = _why(exc), exc
 
     for i, c in enumerate(cands):
         evaluate(i, c)
@@ -238,7 +238,7 @@ def search(trace, spec, mode: str, table, *, objective: str = "energy", samples:
                 try:
                     counted += count_runs(trace, [(specs[i], mode)], n, False)
                 except (ParameterError, SpecError) as exc:
-                    cands[i].infeasible = _why(exc)
+                    cands[i].infeasible, cands[i].error = _why(exc), exc
                     counted.append(None)
         for i, c in zip(live, counted):
             if c is not None:

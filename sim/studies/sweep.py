@@ -22,7 +22,7 @@ from typing import Any, Callable
 from sim.analytic.paper_v1 import PAPER_SPIKE_RATE
 from sim.arch.spec import load_arch_spec, parse_value, resolve_arch_spec
 from sim.errors import ParameterError, SimInputError
-from sim.studies.sweep_dask import prepare_local_workers, run_on_dask
+from sim.replay.cluster import prepare_local_workers, run_on_dask
 from sim.studies.sweep_points import (MANIFEST, POINTS_DIR, REJECTED_SUFFIX, SWEEP_SCHEMA, TRACES_DIR, file_digest,
                                       check_layout, read_point, remove_stale_temporaries, seal_point,
                                       write_atomic_text, write_summary)

@@ -113,11 +113,13 @@ def compare_run(report: dict, pred, table) -> dict:
 def run_validation(trace_path: str, arch: str = "all", ideal: bool = False, samples: int | None = None,
                    energy: str = DEFAULT_ENERGY, overrides: list[str] | None = None,
                    progress: bool = True, paper: bool = True, map_policy: str = "spec",
-                   objective: str = "energy") -> dict:
+                   objective: str = "energy", workers: int = 1, scheduler: str | None = None) -> dict:
     """The validation document of one trace (schema :data:`SCHEMA`). ``ok`` is False when a
     term disagrees: with ``ideal``, any non-zero residual; otherwise any unexplained one.
     ``map_policy`` ``best``: each (architecture, mode) is validated on the mapping the mapper
-    chooses for it (after the ``ideal`` overrides), reported per run under ``mapping``."""
+    chooses for it (after the ``ideal`` overrides), reported per run under ``mapping``.
+    ``workers`` / ``scheduler``: the replays count on Dask in chunks of samples, every
+    (architecture, mode) of a chunk in one pass over its samples (sim.replay.parallel)."""
     from sim.arch.registry import arch_kind, architecture_names
     from sim.analytic.layer_stats import trace_activation_bits, trace_event_stats
     from sim.arch.energy import load_energy_table
@@ -141,7 +143,7 @@ def run_validation(trace_path: str, arch: str = "all", ideal: bool = False, samp
             chosen.append((spec, forced))
         pairs, choices = mapped_runs(tr, [s for s, _ in chosen], ["snn", "ann"], table, n, map_policy, objective)
         info = trace_info(tr, n)
-        replayed = [build_report(c.result, c.spec, table, info) for c in count_runs(tr, pairs, n, progress)]
+        replayed = [build_report(c.result, c.spec, table, info) for c in count_runs(tr, pairs, n, progress, workers, scheduler)]
         attach_mapping(replayed, choices)
         forced_of = {id(s): f for s, f in chosen}
         for rep, (spec, _), base in zip(replayed, pairs, [s for s, _ in chosen for _ in ("snn", "ann")]):
