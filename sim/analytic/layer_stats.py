@@ -119,8 +119,11 @@ def _unpack(packed: np.ndarray, n: int) -> np.ndarray:
     return np.unpackbits(packed, axis=1, count=n, bitorder=SPIKE_BITORDER).astype(np.int64)
 
 
-def trace_event_stats(trace, samples: int | None = None) -> list[LayerEventStats]:
+def trace_event_stats(trace, samples: int | None = None, progress: bool = False) -> list[LayerEventStats]:
     """Measure S, E, F, nnz and M per compute layer over the first ``samples`` samples.
+
+    One sample at a time, into per-layer sums (memory flat in ``samples``); ``progress``: a
+    bar on stderr (samples/s, ETA; hidden when stderr is not a terminal).
 
     A layer whose producer is the input (direct encoding) sees the analog image: nnz and M
     come from its non-zero pixels (all pixels when the trace stores no input). Otherwise S
@@ -158,6 +161,13 @@ def trace_event_stats(trace, samples: int | None = None) -> list[LayerEventStats
     for l in layers:
         out[l.name].current_inputs = n * sum(s.n_neurons for s in srcs[l.name] if current(s))
 
+    bar = None
+    if progress:
+        import sys
+
+        from tqdm import tqdm
+
+        bar = tqdm(total=n, desc="event stats", unit="sample", file=sys.stderr, leave=False, disable=None)
     for i in range(n):
         for l in layers:
             st, f = out[l.name], fan[l.name]
@@ -184,6 +194,10 @@ def trace_event_stats(trace, samples: int | None = None) -> list[LayerEventStats
                 st.per_element["spikes_out"] += fired.sum(axis=0)
                 st.per_element["nonzero_out"] += trace.activations(l.name, i).reshape(-1) != 0
                 st.spikes_out += int(f_t.sum())
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
     return [out[l.name] for l in layers]
 
 

@@ -6,6 +6,7 @@ import argparse
 
 
 def add_parser(sub) -> None:
+    from sim.cli import options
     from sim.trace.shapes import MODEL_SHAPES
 
     p = sub.add_parser(
@@ -41,6 +42,7 @@ def add_parser(sub) -> None:
                    help="store no ANN-twin levels: the twin is derived from the spike counts (always so "
                         "for LIF neurons)")
     p.add_argument("--out", required=True, help="output trace (.h5)")
+    options.add_quiet(p, "no progress bar (shown on stderr when it is a terminal)")
     p.set_defaults(func=run)
 
 
@@ -119,6 +121,6 @@ def run(args: argparse.Namespace) -> int:
     write_synthetic_trace(args.out, layers, input_shape, model=args.model, T=args.T,
                           n_samples=args.samples, rate=rate, seed=args.seed,
                           with_weights=not args.no_weights, snn_only=True if args.snn_only else None,
-                          encoding=args.encoding)
+                          encoding=args.encoding, progress=not args.quiet)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0

@@ -20,7 +20,7 @@ from sim import __version__
 from sim.record.convert import Converted, EquivalentNet
 from sim.record.data import Split
 from sim.trace.schema import NeuronModel, TraceMeta
-from sim.trace.writer import TraceWriter
+from sim.trace.writer import TraceWriter, sample_bar
 
 RECORDER = f"sim.record {__version__}"
 
@@ -84,9 +84,9 @@ def record_trace(conv: Converted, data: Split, n_samples: int, out_path, *, data
 
     The writer refuses a trace the reader would reject before writing (TraceFormatError) and
     runs the reader's full validation on the file before moving it into place, so a trace
-    this returns for is one ``inspect`` and ``replay`` accept; on failure nothing is left."""
-    from tqdm import tqdm
-
+    this returns for is one ``inspect`` and ``replay`` accept; on failure nothing is left.
+    Samples are written batch by batch as they are simulated (memory flat in ``n_samples``);
+    ``progress``: bars (samples/s, ETA) on stderr for recording and the verification pass."""
     n = min(n_samples, len(data))
     specs = conv.specs
     meta = TraceMeta(model=conv.name, dataset=dataset, T=conv.T, n_samples=n,
@@ -98,12 +98,13 @@ def record_trace(conv: Converted, data: Split, n_samples: int, out_path, *, data
                      dynamics=conv.dynamics)
     t0, c0 = time.perf_counter(), time.process_time()
     snn_ok = ann_ok = 0
-    with TraceWriter(out_path, meta, specs) as w, EventHooks(conv.snn) as hs, EventHooks(conv.twin) as ha:
+    with TraceWriter(out_path, meta, specs, progress=progress) as w, EventHooks(conv.snn) as hs, \
+            EventHooks(conv.twin) as ha:
         for q in conv.layers:
             if q.weight is not None:
                 w.set_weights(q.spec.name, q.weight.numpy(), q.scale, q.bias.numpy())
         t_weights, c_weights = time.perf_counter() - t0, time.process_time() - c0
-        bar = tqdm(total=n, desc="record", unit="sample", file=sys.stderr, disable=not progress, leave=False)
+        bar = sample_bar(n, "record", progress)
         for start in range(0, n, batch_size):
             x, y = data.x[start:min(n, start + batch_size)], data.y[start:min(n, start + batch_size)]
             pot = conv.snn(x)
@@ -121,8 +122,10 @@ def record_trace(conv: Converted, data: Split, n_samples: int, out_path, *, data
                         anns[spec.name] = ha.outputs[spec.name][b].numpy()
                 w.write_sample(start + b, label=int(y[b]), input=x[b].numpy(), spikes=spikes,
                                activations=acts, potentials=pots, ann_outputs=anns)
-            bar.update(len(y))
-        bar.close()
+            if bar is not None:
+                bar.update(len(y))
+        if bar is not None:
+            bar.close()
     # the file is closed (flushed, renamed) above; that time counts to the samples
     return RecordResult(str(out_path), n, time.perf_counter() - t0 - t_weights, t_weights,
                         time.process_time() - c0 - c_weights, snn_ok, ann_ok)
@@ -147,7 +150,7 @@ def evaluate_converted(conv: Converted, data: Split, batch_size: int = 64, progr
     spikes = neurons = 0
     with EventHooks(conv.snn) as hs:
         for start in tqdm(range(0, len(data), batch_size), desc="evaluate", file=sys.stderr,
-                          disable=not progress, leave=False):
+                          disable=None if progress else True, leave=False):
             x, y = data.x[start:start + batch_size], data.y[start:start + batch_size]
             snn_ok += int((conv.snn(x).argmax(1) == y).sum())
             ann_ok += int((conv.twin(x).argmax(1) == y).sum())

@@ -70,13 +70,14 @@ def open_error(path: str, exc: BaseException) -> TraceFormatError:
     return TraceFormatError(path, None, f"not a readable HDF5 file (truncated or corrupt?): {short(exc)}")
 
 
-def open_h5(path: str):
-    """``h5py.File(path, "r")``, or TraceFormatError with one line saying why not."""
+def open_h5(path: str, chunk_cache: int | None = None):
+    """``h5py.File(path, "r")``, or TraceFormatError with one line saying why not.
+    ``chunk_cache``: bytes of HDF5's chunk cache per dataset (None: HDF5's default, 1 MiB)."""
     import h5py
 
     check_path(path)
     try:
-        return h5py.File(path, "r")
+        return h5py.File(path, "r", **({} if chunk_cache is None else {"rdcc_nbytes": int(chunk_cache)}))
     except Exception as exc:  # h5py raises OSError, RuntimeError, ValueError, ... on bad files
         raise open_error(path, exc) from None
 

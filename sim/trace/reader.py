@@ -3,7 +3,9 @@
 ``open_trace(path)`` validates the whole structure (sim/trace/structure.py: metadata,
 versions, dtypes, T, shapes that chain, limits, chunk indexes, checksum attributes) in a child
 process with a timeout (sim/trace/guard.py), without reading event data; then it hands out one
-sample of one layer at a time, so a large trace is never loaded whole. Every row read is
+sample of one layer at a time, so a large trace is never loaded whole and reading it takes
+the same memory for ten samples as for ten thousand (no HDF5 chunk cache: a sample's row is
+one chunk, read once; see :data:`SAMPLE_CHUNK_CACHE`). Every row read is
 checked: its SHA-256 (format 2), padding bits of packed spikes, levels within 0..T, the
 declared twin identity (spike count over T == level), finite floats. Every violation and every
 HDF5 error raises :class:`TraceFormatError` naming the file, the layer and the field.
@@ -15,9 +17,28 @@ import numpy as np
 
 from sim.errors import TraceFormatError
 from sim.trace.guard import bounded, open_h5, short
-from sim.trace.integrity import row_digest
+from sim.trace.integrity import ROW_DATASETS, row_digest
 from sim.trace.schema import NETWORK_INPUT, SPIKE_BITORDER, LayerSpec
 from sim.trace.structure import Structure, read_structure
+
+#: HDF5 chunk cache of the reader's file, bytes per dataset: none. Each sample's row of a
+#: per-sample dataset is one chunk (sim/trace/writer.py) that a replay reads once, so a cache
+#: never hits; and HDF5's default 1 MiB cache per dataset made the process grow by about a
+#: sample's decoded events per sample read (h5py 3.16 / HDF5 2.0: 200-250 MB over 400 VGG16
+#: samples), never given back. A dataset chunked over several samples (another writer) gets
+#: a cache of one chunk instead (:meth:`Trace._dataset`): bounded, and each chunk decoded once.
+SAMPLE_CHUNK_CACHE = 0
+
+
+def _with_chunk_cache(f, path: str, chunk_bytes: int):
+    """Dataset ``path`` opened with a chunk cache that holds one of its chunks (``chunk_bytes``):
+    a dataset chunked over several samples decodes each chunk once as its samples are read in
+    order, in bounded memory."""
+    import h5py
+
+    dapl = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+    dapl.set_chunk_cache(521, max(1, int(chunk_bytes)), 1.0)
+    return h5py.Dataset(h5py.h5d.open(f.id, path.encode(), dapl=dapl))
 
 
 class Trace:
@@ -50,7 +71,7 @@ class Trace:
         self._readouts_checked: set[int] = set()   # samples whose readout rows were checked
         self._readouts = [l.name for l in s.layers if l.output == "potential"]
         self._level_max = min(self.meta.T, 2**self.meta.ann_activation_bits - 1)
-        self._f = open_h5(self.path)
+        self._f = open_h5(self.path, chunk_cache=SAMPLE_CHUNK_CACHE)
 
     # -- metadata ----------------------------------------------------------------------
     @property
@@ -101,7 +122,12 @@ class Trace:
         path = f"layers/{self._s.groups[layer]}/{key}" if layer else key
         if path not in self._ds:
             try:
-                self._ds[path] = self._f[path]
+                ds = self._f[path]
+                if key in ROW_DATASETS and ds.chunks is not None and ds.chunks[0] > 1:
+                    chunk_bytes = int(np.prod(ds.chunks)) * ds.dtype.itemsize
+                    del ds   # closed: HDF5 shares an open dataset, and with it the first open's cache
+                    ds = _with_chunk_cache(self._f, path, chunk_bytes)
+                self._ds[path] = ds
             except Exception as exc:  # noqa: BLE001 - any HDF5 error is a damaged file
                 self._fail(key, layer, f"cannot open the dataset (truncated or corrupt?): {short(exc)}")
         return path, self._ds[path]
@@ -275,10 +301,11 @@ class Trace:
             return None
         return self._check_finite(self._read("bias", name, None), "bias", name, "the dataset")
 
-    def verify(self, samples: int | None = None, events: bool = True) -> None:
+    def verify(self, samples: int | None = None, events: bool = True, progress=None) -> None:
         """Read every stored value (of the first ``samples`` samples; labels, weights and biases
         whole) through the checks above; TraceFormatError at the first violation.
-        ``events=False`` leaves out the spikes and levels (a caller that streams them anyway)."""
+        ``events=False`` leaves out the spikes and levels (a caller that streams them anyway).
+        ``progress(1)`` is called as each sample is done."""
         n = self.n_samples if samples is None else min(samples, self.n_samples)
         self.labels()
         for layer in self.layers:
@@ -296,6 +323,8 @@ class Trace:
                 elif layer.output == "potential":
                     self.potential(layer.name, i)
                     self.ann_output(layer.name, i)
+            if progress is not None:
+                progress(1)
 
     def close(self) -> None:
         self._packed_cache.clear()

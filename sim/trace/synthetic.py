@@ -12,7 +12,7 @@ import numpy as np
 
 from sim import __version__
 from sim.trace.schema import LayerSpec, NeuronModel, TraceMeta
-from sim.trace.writer import TraceWriter
+from sim.trace.writer import TraceWriter, sample_bar
 
 
 def if_spike_train(levels: np.ndarray, T: int, threshold: float = NeuronModel.threshold) -> np.ndarray:
@@ -55,7 +55,7 @@ def _input_spikes(rng, encoding: str, rate, T: int, input_shape) -> tuple[np.nda
 def write_synthetic_trace(path, layers: list[LayerSpec], input_shape, *, model: str, T: int,
                           n_samples: int, rate: float | dict[str, float], seed: int = 0,
                           with_weights: bool = True, dataset: str = "synthetic",
-                          snn_only: bool | None = None, encoding: str = "direct") -> None:
+                          snn_only: bool | None = None, encoding: str = "direct", progress: bool = False) -> None:
     """Write a synthetic trace; ``rate`` is one spike rate or one per spiking layer name.
 
     ``encoding``: ``direct`` (the analog input drives the first layers), ``rate`` (input spikes
@@ -67,7 +67,8 @@ def write_synthetic_trace(path, layers: list[LayerSpec], input_shape, *, model: 
     trace), whose spike counts the stored-twin identity does not cover.
     The writer refuses (TraceFormatError naming the field) what the reader would reject
     before writing anything, and verifies the file with the reader before it is moved into
-    place."""
+    place. Samples are drawn and written one at a time (memory flat in ``n_samples``);
+    ``progress``: a bar on stderr for the writing and the verification passes."""
     rng = np.random.default_rng(seed)
     if snn_only is None:
         snn_only = any(l.neuron is not None and (l.neuron.type, l.neuron.reset) != ("IF", "subtract")
@@ -79,7 +80,7 @@ def write_synthetic_trace(path, layers: list[LayerSpec], input_shape, *, model: 
                      library_versions={"numpy": np.__version__},
                      description=f"synthetic: Binomial(T, rate) levels, rate={rate}, seed={seed}",
                      twin_levels="derived" if snn_only else "spike_counts", encoding=encoding)
-    with TraceWriter(path, meta, layers, with_input=encoding != "events") as w:
+    with TraceWriter(path, meta, layers, with_input=encoding != "events", progress=progress) as w:
         layers = w.layers   # the graph filled in (inputs, neuron models)
         if with_weights:
             for layer in layers:
@@ -87,6 +88,7 @@ def write_synthetic_trace(path, layers: list[LayerSpec], input_shape, *, model: 
                     w.set_weights(layer.name, rng.integers(-127, 128, size=layer.weight_shape),
                                   scale=1.0 / 127, bias=rng.normal(0, 0.01, layer.output_shape[0]))
         passthrough = {l.name: l.inputs[0] for l in layers if l.output == "passthrough"}
+        bar = sample_bar(n_samples, "synth", progress)
         for i in range(n_samples):
             spikes, acts, pots = {}, {}, {}
             if encoding != "direct":   # drawn first: a max-pool may read the input spikes
@@ -114,3 +116,7 @@ def write_synthetic_trace(path, layers: list[LayerSpec], input_shape, *, model: 
             w.write_sample(i, label=int(rng.integers(0, 10)), input=x,
                            input_spikes=in_spikes,
                            spikes=spikes, activations=acts, potentials=pots, ann_outputs=pots)
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()

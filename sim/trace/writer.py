@@ -1,5 +1,9 @@
 """Writing traces: one sample at a time, to a temporary file renamed into place on success.
 
+Each sample's rows go to the file as they are written (one chunk per row), so writing a
+trace takes the same memory for ten samples as for ten thousand: what the writer keeps per
+sample is its label, its rows' SHA-256 checksums (32 bytes a row) and a written flag.
+
 A trace that fails half-way (an exception, a sample never written) leaves nothing behind.
 Format 3 (a layer graph; see sim/trace/schema.py) with format 2's integrity: every dataset gets its SHA-256 checksums and the root a digest of every attribute
 (sim/trace/integrity.py); the file uses HDF5's v1.10 format, whose object headers, B-trees
@@ -55,6 +59,18 @@ def pack_spikes(spikes: np.ndarray) -> np.ndarray:
     return np.packbits(flat, axis=1, bitorder=SPIKE_BITORDER)
 
 
+def sample_bar(total: int, desc: str, enabled: bool = True):
+    """A progress bar over ``total`` samples on stderr (samples done/total, samples/s, ETA), as
+    replay's: None when not ``enabled`` (--quiet), and tqdm hides it when stderr is not a TTY."""
+    if not enabled:
+        return None
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="sample", file=sys.stderr, leave=False, disable=None)
+
+
 def layer_group_name(index: int, name: str) -> str:
     return f"{index:03d}_{name}"
 
@@ -68,11 +84,12 @@ class TraceWriter:
     """
 
     def __init__(self, path, meta: TraceMeta, layers: list[LayerSpec], *, with_input: bool = True,
-                 verify: bool = True):
+                 verify: bool = True, progress: bool = False):
         self.path = Path(path)
         self.meta = meta
         self.layers = list(layers)
         self.verify = verify
+        self.progress = progress   # a progress bar for the verification pass (stderr)
         if self.path.is_dir():
             raise TraceFormatError(str(self.path), None, "is a directory, expected a trace file name")
         self._check_spec()
@@ -329,11 +346,18 @@ class TraceWriter:
     def _verify(self) -> None:
         from sim.trace.reader import Trace
 
+        bar = sample_bar(self.meta.n_samples, "verify", self.progress)
         try:
             with Trace(self._tmp, open_timeout=0) as tr:
-                tr.verify()
+                if bar is None:
+                    tr.verify()
+                else:
+                    tr.verify(progress=bar.update)
         except TraceFormatError as exc:
             raise TraceFormatError(str(self.path), exc.field, f"the written trace fails validation: {exc.message}") from None
+        finally:
+            if bar is not None:
+                bar.close()
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
