@@ -24,7 +24,7 @@ import simpy
 from sim.arch.spec import ArchSpec
 from sim.architectures.base import RunResult, Simulator, add_ledger, add_workload
 from sim.mapping.encoding import address_bits
-from sim.architectures.spatial_dataflow_pipeline import Txn, run_phase, steady_interval
+from sim.architectures.spatial_dataflow_pipeline import TxnArray, run_phase, steady_interval
 from sim.engine import Dram, Ledger
 from sim.mapping.spatial_dataflow import Group, place
 from sim.trace import LayerSpec
@@ -273,7 +273,8 @@ class _Session:
         self.steps = arch.wl.T if mode == "snn" else 1
         self.led = Ledger()
         self.work = new_totals(arch.wl.layers)
-        self.txns: list[list[list[Txn]]] = []  # txns[sample][layer index] = one Txn per step
+        # per sample: int64 [layer index, step, (cycles, dram_bits)], one transaction per step
+        self.txns: list[np.ndarray] = []
 
     def _edges(self, events: SampleEvents, i: int, g: Group):
         """Per input edge of compute layer i, its (per-synapse, per-input) operand counts — per
@@ -309,9 +310,9 @@ class _Session:
             else:
                 ws = [a.count_snn_step(led, l, g, ev, t, None if edges is None else edges[t])
                       for t in range(self.steps)]
-            per_layer.append([Txn(a.stage_cycles(g, w), w.dram_bits) for w in ws])
+            per_layer.append([(a.stage_cycles(g, w), w.dram_bits) for w in ws])
         add_totals(self.work, a.wl.layers, events.layers, self.mode, a.wl.T, a.m["zero_skipping"])
-        self.txns.append(per_layer)
+        self.txns.append(np.array(per_layer, dtype=np.int64).reshape(len(per_layer), self.steps, 2))
 
     # -- a replay in chunks of samples (sim.architectures.base.Session) ------------------
     # Samples stream through one pipeline (a sample's cycles depend on the samples around it:
@@ -344,7 +345,8 @@ class _Session:
         busy = dict(attributed)
         stalls, interval = 0, None
         if len(folds) == 1:  # all samples stream through one pipeline
-            stages = [[txn for smp in txns for txn in smp[k]] for k in range(len(layers))]
+            table = np.stack(txns) if txns else np.zeros((0, len(layers), steps, 2), np.int64)
+            stages = [TxnArray(table[:, k]) for k in range(len(layers))]
             phases = [(list(layers), run_phase(env, dram, stages, a.m["stage_buffer"],
                                                self._stage_sources(range(len(layers)))))]
             interval = steady_interval(phases[0][1].done[-1], steps)
@@ -354,7 +356,7 @@ class _Session:
                 for fold in folds.values():
                     ks = [index[g.layer] for g in fold]
                     phases.append(([layers[k] for k in ks],
-                                   run_phase(env, dram, [smp[k] for k in ks], a.m["stage_buffer"],
+                                   run_phase(env, dram, [TxnArray(smp[k]) for k in ks], a.m["stage_buffer"],
                                              self._stage_sources(ks))))
         for ls, ph in phases:
             for k, l in enumerate(ls):

@@ -14,8 +14,10 @@ throughput is set by the slowest stage; this module measures it rather than assu
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 
+import numpy as np
 import simpy
 
 from sim.engine import Dram
@@ -28,6 +30,22 @@ class Txn:
 
     cycles: int
     dram_bits: int = 0
+
+
+class TxnArray:
+    """A stage's transactions as int64 columns (cycles, dram_bits) [n, 2]: a sequence of
+    :class:`Txn` that keeps 16 bytes per transaction instead of a Python object, so the
+    spatial dataflow's sessions hold thousands of samples in flat, small memory."""
+
+    def __init__(self, table: np.ndarray):
+        self.table = np.ascontiguousarray(table, dtype=np.int64).reshape(-1, 2)
+
+    def __len__(self) -> int:
+        return self.table.shape[0]
+
+    def __getitem__(self, k: int) -> Txn:
+        c, d = self.table[k]
+        return Txn(int(c), int(d))
 
 
 @dataclass
@@ -69,10 +87,26 @@ def run_phase(env: simpy.Environment, dram: Dram, stages: list[list[Txn]], buffe
     for s, srcs in enumerate(sources):
         for a in srcs:
             consumers[a].append(s)
-    done = [[0] * n for _ in stages]
+    done = [array("q", bytes(8 * n)) for _ in stages]   # n int64 zeros per stage
     busy = [0] * len(stages)
     stall = [0] * len(stages)
-    order: list[tuple[int, int]] = []  # (time, stage) of every completion
+    # attribution as the completions happen (they come in time order): the cycles since the
+    # previous completion time go to the lowest-numbered stage completing at the next time,
+    # as if every (time, stage) were sorted — without keeping one entry per transaction
+    attributed = [0] * len(stages)
+    clock = {"last": start, "time": None, "stage": 0}
+
+    def completed(time: int, s: int) -> None:
+        if clock["time"] is None or time > clock["time"]:
+            flush()
+            clock["time"], clock["stage"] = time, s
+        else:
+            clock["stage"] = min(clock["stage"], s)
+
+    def flush() -> None:
+        if clock["time"] is not None:
+            attributed[clock["stage"]] += clock["time"] - clock["last"]
+            clock["last"] = clock["time"]
 
     def stage(s: int):
         for k in range(n):
@@ -88,7 +122,7 @@ def run_phase(env: simpy.Environment, dram: Dram, stages: list[list[Txn]], buffe
                 yield env.timeout(txn.cycles)
             busy[s] += env.now - t1
             done[s][k] = env.now
-            order.append((env.now, s))
+            completed(env.now, s)
             t2 = env.now
             for c in consumers[s]:
                 yield inbox[(s, c)].put(k)
@@ -96,11 +130,7 @@ def run_phase(env: simpy.Environment, dram: Dram, stages: list[list[Txn]], buffe
 
     procs = [env.process(stage(s)) for s in range(len(stages))]
     env.run(until=env.all_of(procs))
-    attributed = [0] * len(stages)
-    last = start
-    for time, s in sorted(order):
-        attributed[s] += time - last
-        last = time
+    flush()
     return PhaseResult(start, env.now, done, busy, stall, attributed)
 
 
