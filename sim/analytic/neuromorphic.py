@@ -196,10 +196,11 @@ def _workload(l: LayerSpec, st: LayerEventStats, mode: str, T: int) -> dict:
     return work
 
 
-#: (spec document, layer geometry) -> (mapping, route figures) of the latest few specs: the
-#: mapper predicts each candidate in both modes, and the routes do not depend on the mode.
+#: (spec document, layer geometry) -> (mapping, route figures) of the latest specs: the mapper
+#: predicts each candidate in both modes in turn (sim.replay.mapper.search_modes), and the
+#: routes do not depend on the mode. Two entries: a VGG16 mapping's figures take tens of MB.
 _ROUTES: dict = {}
-_ROUTES_KEPT = 16
+_ROUTES_KEPT = 2
 
 
 def _mapped(spec, layers, sources):

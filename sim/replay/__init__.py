@@ -149,7 +149,7 @@ def replay_document(trace_path: str, arch: str, modes: list[str], energy: str, s
 def mapped_runs(trace: Trace, specs: list[ArchSpec], modes: list[str], table: EnergyTable, samples: int,
                 map_policy: str = "spec", objective: str = "energy", progress: bool = False):
     """The (spec, mode) runs of a replay and the mapper's choices (None per run under ``spec``)."""
-    from sim.replay.mapper import MAP_POLICIES, search
+    from sim.replay.mapper import MAP_POLICIES, search_modes
 
     if map_policy not in MAP_POLICIES:
         raise ParameterError(None, "--map", f"unknown policy {map_policy!r} (known: {', '.join(MAP_POLICIES)})")
@@ -158,8 +158,8 @@ def mapped_runs(trace: Trace, specs: list[ArchSpec], modes: list[str], table: En
     from sim.analytic.layer_stats import trace_event_stats
 
     stats = trace_event_stats(trace, samples, progress=progress)
-    choices = [search(trace, s, m, table, objective=objective, samples=samples, stats=stats, progress=progress)
-               for s in specs for m in modes]
+    choices = [c for s in specs for c in search_modes(trace, s, modes, table, objective=objective, samples=samples,
+                                                       stats=stats, progress=progress)]
     return [(c.spec, c.mode) for c in choices], choices
 
 

@@ -185,6 +185,15 @@ def _pick(cands: list[Candidate], objective: str, where: str) -> Candidate:
 def search(trace, spec, mode: str, table, *, objective: str = "energy", samples: int | None = None,
            stats=None, progress: bool = False) -> MappingChoice:
     """The best mapping of ``spec`` for ``mode`` on ``trace``'s first ``samples`` samples."""
+    return search_modes(trace, spec, [mode], table, objective=objective, samples=samples, stats=stats,
+                        progress=progress)[0]
+
+
+def search_modes(trace, spec, modes: list[str], table, *, objective: str = "energy",
+                 samples: int | None = None, stats=None, progress: bool = False) -> list[MappingChoice]:
+    """:func:`search` for each of ``modes``, each candidate evaluated in every mode before the
+    next candidate (a closed form that caches per mapping, like the neuromorphic routes, then
+    needs to keep one mapping only)."""
     from sim.analytic.layer_stats import trace_activation_bits, trace_event_stats
 
     if objective not in OBJECTIVES:
@@ -194,60 +203,74 @@ def search(trace, spec, mode: str, table, *, objective: str = "energy", samples:
     stats = trace_event_stats(trace, n) if stats is None else stats
     bits = trace_activation_bits(trace)
     cf = arch_kind(spec.architecture).closed_form_module()
-    cands = [Candidate(p) for p in candidates(spec)]
-    specs, preds = {}, {}
-    if objective != "cycles" and not _can_price(cf, spec, trace, stats, mode, bits, table):
-        # a table that cannot price this architecture (the report stays unpriced): nothing to
-        # compare, so the spec's own mapping runs and the report says why
-        own = cands[0]
-        return MappingChoice(spec.architecture, spec.name, mode, objective,
-                             f"not searched: energy table '{table.name}' cannot price {spec.architecture}",
-                             own, own, [own], spec, cf.predict(spec, trace.layers, stats, trace.T, mode, bits, None),
-                             time.perf_counter() - t0)
-    def evaluate(i, c):
+    grid = candidates(spec)
+    out: dict[str, MappingChoice] = {}
+    live = []
+    for mode in modes:
+        if objective != "cycles" and not _can_price(cf, spec, trace, stats, mode, bits, table):
+            # a table that cannot price this architecture (the report stays unpriced): nothing
+            # to compare, so the spec's own mapping runs and the report says why
+            own = Candidate(grid[0])
+            out[mode] = MappingChoice(spec.architecture, spec.name, mode, objective,
+                                      f"not searched: energy table '{table.name}' cannot price {spec.architecture}",
+                                      own, own, [own], spec,
+                                      cf.predict(spec, trace.layers, stats, trace.T, mode, bits, None), 0.0)
+        else:
+            live.append(mode)
+    cands = {m: [Candidate(p) for p in grid] for m in live}
+    specs: dict[int, object] = {}
+    preds: dict[str, dict] = {m: {} for m in live}
+
+    def evaluate(mode, i, c, store):
         try:
-            specs[i] = spec.with_overrides(overrides_of(c.options))
-            preds[i] = cf.predict(specs[i], trace.layers, stats, trace.T, mode, bits, table)
-            c.energy_pj = preds[i].energy_pj
+            if i not in store:
+                store[i] = spec.with_overrides(overrides_of(c.options))
+            preds[mode][i] = cf.predict(store[i], trace.layers, stats, trace.T, mode, bits, table)
+            c.energy_pj = preds[mode][i].energy_pj
         except (ParameterError, SpecError) as exc:
             c.infeasible, c.error = _why(exc), exc
 
-    for i, c in enumerate(cands):
-        evaluate(i, c)
-    def evaluate_layer(options):
-        try:
-            return cf.predict(spec.with_overrides(overrides_of(options)), trace.layers, stats, trace.T, mode, bits,
-                              table)
-        except (ParameterError, SpecError):
-            return None
+    for i in range(len(grid)):
+        for mode in live:
+            evaluate(mode, i, cands[mode][i], specs)
+    for mode in live:
+        mine, specs_m = cands[mode], dict(specs)
 
-    if objective == "energy":
-        for extra in _per_layer_candidates(spec, cands, preds, evaluate_layer):
-            cands.append(extra)
-            evaluate(len(cands) - 1, extra)
-    evaluated_by = "closed form"
-    if objective != "energy":
-        from sim.replay import count_runs
+        def evaluate_layer(options, mode=mode):
+            try:
+                return cf.predict(spec.with_overrides(overrides_of(options)), trace.layers, stats, trace.T, mode,
+                                  bits, table)
+            except (ParameterError, SpecError):
+                return None
 
-        live = [i for i, c in enumerate(cands) if c.infeasible is None]
-        try:
-            counted = count_runs(trace, [(specs[i], mode) for i in live], n, progress)
-        except (ParameterError, SpecError):   # one candidate the simulator refuses: count them one by one
-            counted = []
-            for i in live:
-                try:
-                    counted += count_runs(trace, [(specs[i], mode)], n, False)
-                except (ParameterError, SpecError) as exc:
-                    cands[i].infeasible, cands[i].error = _why(exc), exc
-                    counted.append(None)
-        for i, c in zip(live, counted):
-            if c is not None:
-                cands[i].cycles = int(c.result.cycles)
-        evaluated_by = "closed form (energy) and simulation (cycles)"
-    chosen = _pick(cands, objective, f"{spec.name} {mode}")
-    k = cands.index(chosen)
-    return MappingChoice(spec.architecture, spec.name, mode, objective, evaluated_by, chosen, cands[0], cands,
-                         specs[k], preds[k], time.perf_counter() - t0)
+        if objective == "energy":
+            for extra in _per_layer_candidates(spec, mine, preds[mode], evaluate_layer):
+                mine.append(extra)   # indices past the grid: this mode's own candidates
+                evaluate(mode, len(mine) - 1, extra, specs_m)
+        evaluated_by = "closed form"
+        if objective != "energy":
+            from sim.replay import count_runs
+
+            ok = [i for i, c in enumerate(mine) if c.infeasible is None]
+            try:
+                counted = count_runs(trace, [(specs_m[i], mode) for i in ok], n, progress)
+            except (ParameterError, SpecError):   # one candidate the simulator refuses: count them one by one
+                counted = []
+                for i in ok:
+                    try:
+                        counted += count_runs(trace, [(specs_m[i], mode)], n, False)
+                    except (ParameterError, SpecError) as exc:
+                        mine[i].infeasible, mine[i].error = _why(exc), exc
+                        counted.append(None)
+            for i, c in zip(ok, counted):
+                if c is not None:
+                    mine[i].cycles = int(c.result.cycles)
+            evaluated_by = "closed form (energy) and simulation (cycles)"
+        chosen = _pick(mine, objective, f"{spec.name} {mode}")
+        k = mine.index(chosen)
+        out[mode] = MappingChoice(spec.architecture, spec.name, mode, objective, evaluated_by, chosen, mine[0],
+                                  mine, specs_m[k], preds[mode][k], time.perf_counter() - t0)
+    return [out[m] for m in modes]
 
 
 def _can_price(cf, spec, trace, stats, mode, bits, table) -> bool:
