@@ -42,11 +42,11 @@ def load_inputs(args):
         from sim.record import require_torch
 
         require_torch()
-        from sim.record.data import load_dataset
+        from sim.record.data import load_test_split
 
         if args.labels is not None:
             raise ParameterError(None, "--labels", "--dataset brings its own labels (use --labels with --inputs)")
-        test = load_dataset(args.dataset, args.data_dir)[1]
+        test = load_test_split(args.dataset, args.data_dir)
         x, labels, source = test.x.numpy(), test.y.numpy(), f"--dataset {args.dataset}"
     else:
         x = load_array("--inputs", args.inputs)

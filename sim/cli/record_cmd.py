@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from sim.report.output import check_destination, write_json
     from sim.trace.limits import check_request
     from sim.record.convert import convert
-    from sim.record.data import load_dataset
+    from sim.record.data import load_test_split
     from sim.record.recorder import evaluate_converted, record_trace
     from sim.record.train import load_checkpoint
 
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = ck.get("config", {})
     dataset = cfg.get("dataset", "digits")
     # the test split only: the training split (737 MB of Fashion-MNIST floats) is dropped at once
-    test = load_dataset(dataset, args.data_dir or cfg.get("data_dir"))[1]
+    test = load_test_split(dataset, args.data_dir or cfg.get("data_dir"))
     if args.samples > len(test):
         raise ParameterError(None, "--samples", f"the {dataset} test set has {len(test)} samples, asked {args.samples}")
     conv = convert(model, args.weight_bits, args.dynamics)
