@@ -22,7 +22,7 @@ from sim.trace import LayerSpec, Trace
 TOTAL_KEYS = ("spikes_in", "spikes_out", "synaptic_ops", "macs", "adds", "compares", "neuron_updates")
 #: Where a layer's synapse operations count: MACs (conv2d, linear, avgpool's fixed-weight
 #: sums as in format 1), residual adds, or max-pool compares.
-OP_TOTAL = {"conv2d": "macs", "linear": "macs", "avgpool": "macs", "add": "adds", "maxpool": "compares"}
+OP_TOTAL = {"conv2d": "macs", "linear": "macs", "avgpool": "adds", "add": "adds", "maxpool": "compares"}
 
 
 @dataclass

@@ -2,9 +2,12 @@
 SynapticOperations and our replay count the same operations, up to the terms docs/peers.md
 names, each computed here on its own:
 
-    Effective_ACs  = our SNN synaptic_ops - avgpool synaptic_ops - Z_spikes
+    Effective_ACs  = our SNN synaptic_ops - Z_spikes
     Effective_MACs = T x our SNN macs (the layer reading the analog input) - Z_analog
-    Dense          = T x (our dense ANN MACs - avgpool dense MACs - n x P)
+    Dense          = T x (our dense ANN MACs - n x P)
+
+(An average pool's sums are our ``adds``, never synaptic ops or MACs, and NeuroBench hooks no
+pool: neither side counts them as connections.)
 
 Z: (non-zero input, zero weight) pairs, which NeuroBench skips and a fan-out does not; P: the
 zero-padding taps of one dense pass, which our dense count includes and NeuroBench's does not.
@@ -174,20 +177,21 @@ def test_synaptic_ops_equal_neurobench(model_file, tmp_path, factory, binary):
     assert all(snn_l[n]["spikes_in"] > 0 for n in ("pool", "fc1", "fc2")), "a silent layer would prove nothing"
     z = zero_weight_pairs(net, x, tmp_path / "tiny.h5")
     assert (factory == "make_pruned") == (min(z.values()) > 0)
-    assert snn_l["conv1"]["synaptic_ops"] == 0 and snn_l["pool"]["synaptic_ops"] > 0
+    assert snn_l["conv1"]["synaptic_ops"] == 0 and snn_l["pool"]["synaptic_ops"] == 0 < snn_l["pool"]["adds"]
+    assert ann_l["pool"]["macs"] == 0 < ann_l["pool"]["adds"]
     assert snn_t["macs"] == snn_l["conv1"]["macs"] > 0
 
-    # Our synaptic ops of the conv/linear layers (the pool is no connection layer to NeuroBench)
-    # less the zero-weight pairs NeuroBench skips.
-    spikes = snn_t["synaptic_ops"] - snn_l["pool"]["synaptic_ops"] - z["fc1"] - z["fc2"]
+    # Our synaptic ops (conv/linear only: the pool's sums are adds) less the zero-weight pairs
+    # NeuroBench skips.
+    spikes = snn_t["synaptic_ops"] - z["fc1"] - z["fc2"]
     # The layer reading the analog input: MACs in both, but NeuroBench computes them every step,
     # we once (the same input every step gives the same current).
     analog = T * snn_t["macs"] - z["conv1"]
     # NeuroBench files a layer under ACs when its input holds only 0/+-1: binary pixels too.
     assert (nb["AC"], nb["MAC"]) == ((spikes + analog, 0) if binary else (spikes, analog))
-    # Dense: one dense pass per step there, one per sample here; the padding taps and the
-    # pool's fixed-weight sums are in our dense count only.
-    assert nb["Dense"] == T * (ann_t["macs"] - ann_l["pool"]["macs"] - N * padding_taps(net.conv1))
+    # Dense: one dense pass per step there, one per sample here; the padding taps are in our
+    # dense count only.
+    assert nb["Dense"] == T * (ann_t["macs"] - N * padding_taps(net.conv1))
     assert padding_taps(net.conv1) == 4 * (4 * 5 + 24 * 3)   # 4 channels x (4 corners x 5 + 24 edges x 3)
     # NeuroBench's reported figures are these totals per sample.
     assert per_sample["Effective_ACs"] == pytest.approx(nb["AC"] / N)

@@ -270,13 +270,12 @@ def compare(nb: dict, ours: dict, binary_input: bool) -> dict:
     effective (AC or MAC) = synaptic_ops - Z                 (a layer reading spikes)
                           = T x snn_macs - Z                 (the layer reading the analog input)
     dense                 = T x (ann_dense_macs - n x P)     (P: padding taps of one dense pass)
-    and 0 for an avgpool (NeuroBench hooks no pool). Z: (non-zero input, zero weight) pairs.
+    and 0 for a pool (NeuroBench hooks none; our pool sums are adds, apart). Z: (non-zero input, zero weight) pairs.
     NeuroBench files a layer's count under ACs when its input holds only 0 and +-1, else under
     MACs: spikes are ACs; the analog input is MACs unless ``binary_input`` (every value 0/+-1)."""
     T, n = ours["T"], ours["samples"]
     rows = []
-    terms = {"avgpool_synaptic_ops": 0, "avgpool_dense_macs": 0, "padding_taps": 0,
-             "zero_weight_pairs_spikes": 0, "zero_weight_pairs_analog": 0}
+    terms = {"padding_taps": 0, "zero_weight_pairs_spikes": 0, "zero_weight_pairs_analog": 0}
     for name, o in ours["layers"].items():
         row = {"name": name, "kind": o["kind"], "input": o["input"], "ours": o}
         if o["kind"] in NB_KINDS:
@@ -299,21 +298,17 @@ def compare(nb: dict, ours: dict, binary_input: bool) -> dict:
             terms["zero_weight_pairs_" + o["input"]] += z
             terms["padding_taps"] += n * o["padding_taps_per_pass"]
         else:   # not a connection layer for NeuroBench: uncounted there. Ours: an avgpool's sums are
-            # synaptic ops / MACs; a maxpool's ORs and an add's adds are counted apart (compares, adds)
+            # adds, a maxpool's ORs compares, a residual add's adds: never synaptic ops or MACs
             row["neurobench"] = None
             row["predicted"] = {"effective": 0, "dense": 0}
-            if o["kind"] == "avgpool":
-                terms["avgpool_synaptic_ops"] += o["synaptic_ops"]
-                terms["avgpool_dense_macs"] += o["ann_dense_macs"]
-            elif o["synaptic_ops"] or o["ann_dense_macs"]:
-                raise RuntimeError(f"layer {name} ({o['kind']}): synaptic ops or MACs outside conv/linear/avgpool")
+            if o["synaptic_ops"] or o["ann_dense_macs"]:
+                raise RuntimeError(f"layer {name} ({o['kind']}): synaptic ops or MACs outside conv/linear")
         rows.append(row)
     tot, o = nb["totals"], ours["totals"]
     analog = T * o["snn_macs"] - terms["zero_weight_pairs_analog"]
-    spikes = o["synaptic_ops"] - terms["avgpool_synaptic_ops"] - terms["zero_weight_pairs_spikes"]
+    spikes = o["synaptic_ops"] - terms["zero_weight_pairs_spikes"]
     formula = {
         "Effective_ACs": {"neurobench": tot["AC"], "ours_synaptic_ops": o["synaptic_ops"],
-                          "minus_avgpool_synaptic_ops": terms["avgpool_synaptic_ops"],
                           "minus_zero_weight_pairs": terms["zero_weight_pairs_spikes"],
                           "plus_analog_layer_macs_if_binary_input": analog if binary_input else 0,
                           "predicted": spikes + (analog if binary_input else 0)},
@@ -321,8 +316,8 @@ def compare(nb: dict, ours: dict, binary_input: bool) -> dict:
                            "ours_snn_macs": o["snn_macs"], "minus_zero_weight_pairs": terms["zero_weight_pairs_analog"],
                            "predicted": 0 if binary_input else analog},
         "Dense": {"neurobench": tot["Dense"], "T": T, "ours_ann_dense_macs": o["ann_dense_macs"],
-                  "minus_avgpool_dense_macs": terms["avgpool_dense_macs"], "minus_padding_taps": terms["padding_taps"],
-                  "predicted": T * (o["ann_dense_macs"] - terms["avgpool_dense_macs"] - terms["padding_taps"])},
+                  "minus_padding_taps": terms["padding_taps"],
+                  "predicted": T * (o["ann_dense_macs"] - terms["padding_taps"])},
     }
     for v in formula.values():
         v["equal"] = v["predicted"] == v["neurobench"]

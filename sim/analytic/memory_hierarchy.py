@@ -41,7 +41,7 @@ from sim.trace import LayerSpec
 ARCHITECTURE = "memory_hierarchy"
 #: The workload total a layer's synapse operations count under (sim.workload.OP_TOTAL):
 #: conv/linear/avgpool MACs (SNN: synaptic ops), a residual add's adds, a max-pool's compares.
-_OP_TOTAL = {"conv2d": "macs", "linear": "macs", "avgpool": "macs", "add": "adds", "maxpool": "compares"}
+_OP_TOTAL = {"conv2d": "macs", "linear": "macs", "avgpool": "adds", "add": "adds", "maxpool": "compares"}
 
 
 def ideal_overrides(spec, layers: list[LayerSpec], T: int, trace_bits: int,

@@ -57,7 +57,7 @@ def _num(x):
 
 #: Where a layer's synapse operations count in the workload totals (sim.workload.OP_TOTAL,
 #: restated: the closed forms import no workload): MACs, residual adds or max-pool compares.
-OP_TOTAL = {"conv2d": "macs", "linear": "macs", "avgpool": "macs", "add": "adds", "maxpool": "compares"}
+OP_TOTAL = {"conv2d": "macs", "linear": "macs", "avgpool": "adds", "add": "adds", "maxpool": "compares"}
 
 
 def _dram_reads(led: TermLedger, key: str, bits: int, c, part, sources: list, size: int) -> None:

@@ -43,7 +43,7 @@ ARCHITECTURE = "spatial_dataflow"
 RESIDENCY_KEYS = ("pes", "first_pe", "state_bits", "hops", "fold", "fold_first", "fold_last", "folds")
 #: Where a layer's synapse operations count in the workload totals (as sim.workload does):
 #: residual adds and max-pool compares apart from MACs / synaptic ops.
-_OP_TOTAL = {"add": "adds", "maxpool": "compares"}
+_OP_TOTAL = {"avgpool": "adds", "add": "adds", "maxpool": "compares"}
 
 
 def _residency(g: Group) -> dict:

@@ -8,8 +8,8 @@ from __future__ import annotations
 from sim.arch.components import COMPONENT_CLASSES
 
 #: Totals that belong to the workload (the trace), identical on every architecture.
-#: ``adds`` are residual adds and ``compares`` max-pool compares (format 3 graphs), counted
-#: apart from ``macs`` and ``synaptic_ops``.
+#: ``adds`` are residual adds and average-pool sums (fixed weights: no weight is read),
+#: ``compares`` max-pool compares, counted apart from ``macs`` and ``synaptic_ops``.
 WORKLOAD_TOTALS = ("macs", "synaptic_ops", "adds", "compares", "spikes_in", "spikes_out", "neuron_updates")
 #: Totals that belong to the hardware: bits per memory level and NoC traffic.
 HARDWARE_TOTALS = ("dram_read_bits", "dram_write_bits", "sram_read_bits", "sram_write_bits",
