@@ -27,6 +27,21 @@ def parallel_failed(exc: Exception) -> int:
     return EXIT_FAILED
 
 
+def run_counting(args: argparse.Namespace, body) -> int:
+    """What ``replay`` and ``validate`` do around their work: check --samples, --timing and
+    the parallel options before anything runs, then ``body(args)``; a sample-parallel run that
+    lost a chunk (raised inside ``Outputs``: nothing was written) is one line and exit 3."""
+    from sim.replay.parallel import ReplayFailed, check_parallel
+
+    options.check_positive(args.samples, "--samples")
+    options.apply_timing(args)
+    check_parallel(args.workers, args.scheduler)
+    try:
+        return body(args)
+    except ReplayFailed as exc:
+        return parallel_failed(exc)
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "replay", help="replay a trace on an architecture and report energy, cycles, counts",
@@ -72,15 +87,7 @@ def mapping_line(report: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.replay.parallel import ReplayFailed, check_parallel
-
-    options.check_positive(args.samples, "--samples")
-    options.apply_timing(args)
-    check_parallel(args.workers, args.scheduler)
-    try:
-        return _run(args)
-    except ReplayFailed as exc:  # raised inside Outputs: nothing was written
-        return parallel_failed(exc)
+    return run_counting(args, _run)
 
 
 def _run(args: argparse.Namespace) -> int:

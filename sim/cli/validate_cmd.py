@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from sim.cli import options
-from sim.cli.replay_cmd import add_parallel, parallel_failed
+from sim.cli.replay_cmd import add_parallel, run_counting
 
 EXIT_DISAGREE = 1
 
@@ -45,15 +45,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.replay.parallel import ReplayFailed, check_parallel
-
-    options.check_positive(args.samples, "--samples")
-    options.apply_timing(args)
-    check_parallel(args.workers, args.scheduler)
-    try:
-        return _run(args)
-    except ReplayFailed as exc:  # raised inside Outputs: nothing was written
-        return parallel_failed(exc)
+    return run_counting(args, _run)
 
 
 def _run(args: argparse.Namespace) -> int:
