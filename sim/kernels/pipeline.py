@@ -97,6 +97,35 @@ def _timeout(ht, he, hpay, size, eid, fq, ftail, qn, now, delay, pay):
     return _push(ht, he, hpay, size, now + delay, eid, pay), eid + 1, ftail
 
 
+@njit(cache=True, inline="always")
+def _grant(rq, rhead, rtail, users, capacity, fq, ftail, qn, r):
+    """A Resource's ``_trigger_put``: if a slot of ``r`` is free, grant its FIFO queue's head
+    (one request at most). Returns the new ``ftail``."""
+    if rhead[r] < rtail[r] and users[r] < capacity[r]:
+        users[r] += 1
+        o = rq[r, rhead[r]]
+        rhead[r] += 1
+        fq[ftail % qn] = (o * 4 + r) * 16 + _EV_REQ
+        ftail += 1
+    return ftail
+
+
+@njit(cache=True, inline="always")
+def _request(rq, rhead, rtail, users, capacity, fq, ftail, qn, r, owner):
+    """``resource.request()`` by ``owner``: join ``r``'s FIFO queue, then try its head."""
+    rq[r, rtail[r]] = owner
+    rtail[r] += 1
+    return _grant(rq, rhead, rtail, users, capacity, fq, ftail, qn, r)
+
+
+@njit(cache=True, inline="always")
+def _release(users, fq, ftail, qn, r):
+    """A process leaves ``r``: the slot frees at once, the release triggers when processed."""
+    users[r] -= 1
+    fq[ftail % qn] = r * 16 + _EV_REL
+    return ftail + 1
+
+
 @njit(cache=True)
 def _ceil_cycles(bits, latency, per_cycle):
     """``0 if bits <= 0 else latency + ceil(bits / per_cycle)`` (Dram/Sram/PEArray.cycles)."""
@@ -225,12 +254,7 @@ def tile_pipeline(dram_in, sram_bits, pe_ops, dram_out, dram_bandwidth, dram_lat
                 owner = o
         elif ty == _EV_REL:
             r = arg
-            if rhead[r] < rtail[r] and users[r] < capacity[r]:
-                users[r] += 1
-                o = rq[r, rhead[r]]
-                rhead[r] += 1
-                fq[ftail % qn] = (o * 4 + r) * 16 + _EV_REQ
-                ftail += 1
+            ftail = _grant(rq, rhead, rtail, users, capacity, fq, ftail, qn, r)
         elif ty == _EV_FGET:
             owner = _LOADER
         elif ty == _EV_FPUT:
@@ -276,14 +300,7 @@ def tile_pipeline(dram_in, sram_bits, pe_ops, dram_out, dram_bandwidth, dram_lat
                 elif lphase == 1:
                     if dram_in[li] > 0:  # dram.transfer: request the channel
                         r = _DRAM
-                        rq[r, rtail[r]] = _LOADER
-                        rtail[r] += 1
-                        if users[r] < capacity[r]:
-                            users[r] += 1
-                            o = rq[r, rhead[r]]
-                            rhead[r] += 1
-                            fq[ftail % qn] = (o * 4 + r) * 16 + _EV_REQ
-                            ftail += 1
+                        ftail = _request(rq, rhead, rtail, users, capacity, fq, ftail, qn, r, _LOADER)
                         lphase = 2
                         break
                     # nothing to fetch or fill: store.put(tile)
@@ -299,18 +316,9 @@ def tile_pipeline(dram_in, sram_bits, pe_ops, dram_out, dram_bandwidth, dram_lat
                     break
                 elif lphase == 3:
                     dram_busy += d_in[li]
-                    users[_DRAM] -= 1  # release: the slot frees now, the release triggers later
-                    fq[ftail % qn] = _DRAM * 16 + _EV_REL
-                    ftail += 1
+                    ftail = _release(users, fq, ftail, qn, _DRAM)  # release: the slot frees now, the release triggers later
                     r = _SRAM  # the fill: sram.access
-                    rq[r, rtail[r]] = _LOADER
-                    rtail[r] += 1
-                    if users[r] < capacity[r]:
-                        users[r] += 1
-                        o = rq[r, rhead[r]]
-                        rhead[r] += 1
-                        fq[ftail % qn] = (o * 4 + r) * 16 + _EV_REQ
-                        ftail += 1
+                    ftail = _request(rq, rhead, rtail, users, capacity, fq, ftail, qn, r, _LOADER)
                     lphase = 4
                     break
                 elif lphase == 4:
@@ -320,9 +328,7 @@ def tile_pipeline(dram_in, sram_bits, pe_ops, dram_out, dram_bandwidth, dram_lat
                     break
                 elif lphase == 5:
                     sram_busy += s_in[li]
-                    users[_SRAM] -= 1
-                    fq[ftail % qn] = _SRAM * 16 + _EV_REL
-                    ftail += 1
+                    ftail = _release(users, fq, ftail, qn, _SRAM)
                     items += 1  # store.put(tile)
                     fq[ftail % qn] = _EV_SPUT
                     ftail += 1
@@ -352,23 +358,9 @@ def tile_pipeline(dram_in, sram_bits, pe_ops, dram_out, dram_bandwidth, dram_lat
                     stall[ci] = now - t0
                     # pe.request(), then sram.request(): each tries its queue's head
                     r = _PE
-                    rq[r, rtail[r]] = _COMPUTE
-                    rtail[r] += 1
-                    if users[r] < capacity[r]:
-                        users[r] += 1
-                        o = rq[r, rhead[r]]
-                        rhead[r] += 1
-                        fq[ftail % qn] = (o * 4 + r) * 16 + _EV_REQ
-                        ftail += 1
+                    ftail = _request(rq, rhead, rtail, users, capacity, fq, ftail, qn, r, _COMPUTE)
                     r = _SRAM
-                    rq[r, rtail[r]] = _COMPUTE
-                    rtail[r] += 1
-                    if users[r] < capacity[r]:
-                        users[r] += 1
-                        o = rq[r, rhead[r]]
-                        rhead[r] += 1
-                        fq[ftail % qn] = (o * 4 + r) * 16 + _EV_REQ
-                        ftail += 1
+                    ftail = _request(rq, rhead, rtail, users, capacity, fq, ftail, qn, r, _COMPUTE)
                     cond_count = 0
                     cphase = 2
                     break
@@ -382,12 +374,8 @@ def tile_pipeline(dram_in, sram_bits, pe_ops, dram_out, dram_bandwidth, dram_lat
                     pe_busy += c_pe[ci]
                     sram_busy += c_sr[ci]
                     # leaving the with: the port is released first, then the PE array
-                    users[_SRAM] -= 1
-                    fq[ftail % qn] = _SRAM * 16 + _EV_REL
-                    ftail += 1
-                    users[_PE] -= 1
-                    fq[ftail % qn] = _PE * 16 + _EV_REL
-                    ftail += 1
+                    ftail = _release(users, fq, ftail, qn, _SRAM)
+                    ftail = _release(users, fq, ftail, qn, _PE)
                     level += 1  # free.put(1)
                     fq[ftail % qn] = _EV_FPUT
                     ftail += 1
@@ -437,14 +425,7 @@ def tile_pipeline(dram_in, sram_bits, pe_ops, dram_out, dram_bandwidth, dram_lat
                         ftail += 1
                         break
                     r = _SRAM
-                    rq[r, rtail[r]] = owner
-                    rtail[r] += 1
-                    if users[r] < capacity[r]:
-                        users[r] += 1
-                        o = rq[r, rhead[r]]
-                        rhead[r] += 1
-                        fq[ftail % qn] = (o * 4 + r) * 16 + _EV_REQ
-                        ftail += 1
+                    ftail = _request(rq, rhead, rtail, users, capacity, fq, ftail, qn, r, owner)
                     wphase[k] = 2
                     break
                 elif ph == 2:
@@ -454,18 +435,9 @@ def tile_pipeline(dram_in, sram_bits, pe_ops, dram_out, dram_bandwidth, dram_lat
                     break
                 elif ph == 3:
                     sram_busy += s_out[k]
-                    users[_SRAM] -= 1
-                    fq[ftail % qn] = _SRAM * 16 + _EV_REL
-                    ftail += 1
+                    ftail = _release(users, fq, ftail, qn, _SRAM)
                     r = _DRAM
-                    rq[r, rtail[r]] = owner
-                    rtail[r] += 1
-                    if users[r] < capacity[r]:
-                        users[r] += 1
-                        o = rq[r, rhead[r]]
-                        rhead[r] += 1
-                        fq[ftail % qn] = (o * 4 + r) * 16 + _EV_REQ
-                        ftail += 1
+                    ftail = _request(rq, rhead, rtail, users, capacity, fq, ftail, qn, r, owner)
                     wphase[k] = 4
                     break
                 elif ph == 4:
@@ -475,9 +447,7 @@ def tile_pipeline(dram_in, sram_bits, pe_ops, dram_out, dram_bandwidth, dram_lat
                     break
                 else:  # ph 5
                     dram_busy += d_out[k]
-                    users[_DRAM] -= 1
-                    fq[ftail % qn] = _DRAM * 16 + _EV_REL
-                    ftail += 1
+                    ftail = _release(users, fq, ftail, qn, _DRAM)
                     wphase[k] = 6
                     fq[ftail % qn] = owner * 16 + _EV_WTERM
                     ftail += 1
