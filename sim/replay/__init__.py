@@ -91,10 +91,7 @@ def replay_specs(trace: Trace, specs: list[ArchSpec], modes: list[str], table: E
                  samples: int | None = None, progress: bool = True, partial: bool = False) -> list[dict]:
     """Reports, one per (spec, mode) in that order, priced with ``table`` (``partial``: an
     architecture the table cannot price gets an unpriced report, see sim.report)."""
-    n = check_samples(trace, samples)
-    info = trace_info(trace, n)
-    return [build_report(c.result, c.spec, table, info, partial)
-            for c in count(trace, specs, modes, n, progress)]
+    return mapped_reports(trace, specs, modes, table, samples, progress=progress, partial=partial)[0]
 
 
 def replay(trace: Trace, arch: str | list[str], modes: list[str], energy: str, samples: int | None = None,
@@ -105,15 +102,8 @@ def replay(trace: Trace, arch: str | list[str], modes: list[str], energy: str, s
     ``map_policy`` ``best``: each run on the mapper's choice (see :func:`replay_document`)."""
     names = [arch] if isinstance(arch, str) else list(arch)
     specs = [load_arch_spec(a, overrides) for a in names]
-    table = load_energy_table(energy)
-    if map_policy == "spec":
-        return replay_specs(trace, specs, modes, table, samples, progress, partial)
-    n = check_samples(trace, samples)
-    runs, choices = mapped_runs(trace, specs, modes, table, n, map_policy, objective, progress)
-    info = trace_info(trace, n)
-    reports = [build_report(c.result, c.spec, table, info, partial) for c in count_runs(trace, runs, n, progress)]
-    attach_mapping(reports, choices)
-    return reports
+    return mapped_reports(trace, specs, modes, load_energy_table(energy), samples, map_policy, objective,
+                          progress, partial)[0]
 
 
 def replay_document(trace_path: str, arch: str, modes: list[str], energy: str, samples: int | None = None,
@@ -134,20 +124,32 @@ def replay_document(trace_path: str, arch: str, modes: list[str], energy: str, s
     table = load_energy_table(energy)
     specs = [load_arch_spec(a, overrides) for a in architecture_names(arch)]
     with open_trace(trace_path) as trace:
-        n = check_samples(trace, samples)
-        runs, choices = mapped_runs(trace, specs, modes, table, n, map_policy, objective, progress)
-        info = trace_info(trace, n)
-        reports = [build_report(c.result, c.spec, table, info, partial=True)
-                   for c in count_runs(trace, runs, n, progress, workers, scheduler)]
-    attach_mapping(reports, choices)
+        reports, _ = mapped_reports(trace, specs, modes, table, samples, map_policy, objective, progress,
+                                    partial=True, workers=workers, scheduler=scheduler)
     require_priced(reports, table)
     doc = reports[0] if len(reports) == 1 else {"schema": reports[0]["schema"], "runs": reports,
                                                 "ratios": ratios(reports)}
     return doc, reports
 
 
+def mapped_reports(trace: Trace, specs: list[ArchSpec], modes: list[str], table: EnergyTable,
+                   samples: int | None = None, map_policy: str = "spec", objective: str = "energy",
+                   progress: bool = False, partial: bool = False, workers: int = 1, scheduler: str | None = None,
+                   stats=None) -> tuple[list[dict], list[tuple[ArchSpec, str]]]:
+    """The reports of every (spec, mode), spec-major, each on the spec's mapping or (``best``)
+    the mapper's choice, which its report carries under ``mapping``; and the (spec, mode) runs
+    they were counted on. ``stats``: the trace's event statistics, if the caller has them."""
+    n = check_samples(trace, samples)
+    runs, choices = mapped_runs(trace, specs, modes, table, n, map_policy, objective, progress, stats)
+    info = trace_info(trace, n)
+    reports = [build_report(c.result, c.spec, table, info, partial)
+               for c in count_runs(trace, runs, n, progress, workers, scheduler)]
+    attach_mapping(reports, choices)
+    return reports, runs
+
+
 def mapped_runs(trace: Trace, specs: list[ArchSpec], modes: list[str], table: EnergyTable, samples: int,
-                map_policy: str = "spec", objective: str = "energy", progress: bool = False):
+                map_policy: str = "spec", objective: str = "energy", progress: bool = False, stats=None):
     """The (spec, mode) runs of a replay and the mapper's choices (None per run under ``spec``)."""
     from sim.replay.mapper import MAP_POLICIES, search_modes
 
@@ -157,7 +159,8 @@ def mapped_runs(trace: Trace, specs: list[ArchSpec], modes: list[str], table: En
         return [(s, m) for s in specs for m in modes], [None] * (len(specs) * len(modes))
     from sim.analytic.layer_stats import trace_event_stats
 
-    stats = trace_event_stats(trace, samples, progress=progress)
+    if stats is None:
+        stats = trace_event_stats(trace, samples, progress=progress)
     choices = [c for s in specs for c in search_modes(trace, s, modes, table, objective=objective, samples=samples,
                                                        stats=stats, progress=progress)]
     return [(c.spec, c.mode) for c in choices], choices

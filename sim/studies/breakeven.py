@@ -178,8 +178,7 @@ class SimulatedEnergies:
         self.cache: dict[float, dict[str, tuple[float, float]]] = {}
 
     def at(self, rate: float) -> dict[str, tuple[float, float]]:
-        from sim.replay import count_runs, mapped_runs
-        from sim.report import build_report
+        from sim.replay import mapped_reports
         from sim.trace import open_trace
         from sim.trace.synthetic import write_synthetic_trace
 
@@ -189,12 +188,12 @@ class SimulatedEnergies:
             write_synthetic_trace(path, self.layers, self.input_shape, model=self.model, T=self.T,
                                   n_samples=self.samples, rate=rate, seed=self.seed, with_weights=False)
             with open_trace(path) as tr:  # every architecture from one decode of each sample
-                pairs, choices = mapped_runs(tr, self.specs, ["snn", "ann"], self.table, self.samples,
-                                             self.map_policy)
-                reports = [build_report(c.result, c.spec, self.table, {}) for c in count_runs(tr, pairs, progress=False)]
-            for ch in choices:
-                if ch is not None:
-                    self.mappings.setdefault(rate, {}).setdefault(ch.spec_name, {})[ch.mode] = ch.changed
+                reports, _ = mapped_reports(tr, self.specs, ["snn", "ann"], self.table, self.samples,
+                                            self.map_policy)
+            for r in reports:
+                if "mapping" in r:
+                    self.mappings.setdefault(rate, {}).setdefault(r["arch"]["name"], {})[r["mode"]] = \
+                        r["mapping"]["changed_from_spec"]
             e = {(r["arch"]["name"], r["mode"]): r["energy_pj"]["total"] / self.samples for r in reports}
             out = {arch: (e[(arch, "snn")], e[(arch, "ann")]) for arch in self.archs}
             path.unlink()

@@ -124,8 +124,7 @@ def run_validation(trace_path: str, arch: str = "all", ideal: bool = False, samp
     from sim.analytic.layer_stats import trace_activation_bits, trace_event_stats
     from sim.arch.energy import load_energy_table
     from sim.arch.spec import load_arch_spec
-    from sim.replay import attach_mapping, check_samples, count_runs, mapped_runs, trace_info
-    from sim.report import build_report
+    from sim.replay import check_samples, mapped_reports, trace_info
     from sim.trace import open_trace
 
     overrides = list(overrides or [])
@@ -141,10 +140,9 @@ def run_validation(trace_path: str, arch: str = "all", ideal: bool = False, samp
             spec = base.with_overrides(forced)
             specs[spec.name] = {"architecture": spec.architecture, "forced_overrides": forced}
             chosen.append((spec, forced))
-        pairs, choices = mapped_runs(tr, [s for s, _ in chosen], ["snn", "ann"], table, n, map_policy, objective)
+        replayed, pairs = mapped_reports(tr, [s for s, _ in chosen], ["snn", "ann"], table, n, map_policy, objective,
+                                         progress, workers=workers, scheduler=scheduler, stats=stats)
         info = trace_info(tr, n)
-        replayed = [build_report(c.result, c.spec, table, info) for c in count_runs(tr, pairs, n, progress, workers, scheduler)]
-        attach_mapping(replayed, choices)
         forced_of = {id(s): f for s, f in chosen}
         for rep, (spec, _), base in zip(replayed, pairs, [s for s, _ in chosen for _ in ("snn", "ann")]):
             forced = forced_of[id(base)]
