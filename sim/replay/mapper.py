@@ -205,9 +205,10 @@ def search_modes(trace, spec, modes: list[str], table, *, objective: str = "ener
     cf = arch_kind(spec.architecture).closed_form_module()
     grid = candidates(spec)
     out: dict[str, MappingChoice] = {}
-    live = []
+    live, own_preds = [], {}
     for mode in modes:
-        if objective != "cycles" and not _can_price(cf, spec, trace, stats, mode, bits, table):
+        priced, own_preds[mode] = _price_own(cf, spec, trace, stats, mode, bits, table)
+        if objective != "cycles" and not priced:
             # a table that cannot price this architecture (the report stays unpriced): nothing
             # to compare, so the spec's own mapping runs and the report says why
             own = Candidate(grid[0])
@@ -218,8 +219,12 @@ def search_modes(trace, spec, modes: list[str], table, *, objective: str = "ener
         else:
             live.append(mode)
     cands = {m: [Candidate(p) for p in grid] for m in live}
-    specs: dict[int, object] = {}
+    specs: dict[int, object] = {0: spec}   # grid[0] is the spec's own mapping
     preds: dict[str, dict] = {m: {} for m in live}
+    for m in live:   # the spec's own mapping, already priced above
+        if own_preds[m] is not None:
+            preds[m][0] = own_preds[m]
+            cands[m][0].energy_pj = own_preds[m].energy_pj
 
     def evaluate(mode, i, c, store):
         try:
@@ -232,7 +237,8 @@ def search_modes(trace, spec, modes: list[str], table, *, objective: str = "ener
 
     for i in range(len(grid)):
         for mode in live:
-            evaluate(mode, i, cands[mode][i], specs)
+            if i not in preds[mode]:
+                evaluate(mode, i, cands[mode][i], specs)
     for mode in live:
         mine, specs_m = cands[mode], dict(specs)
 
@@ -273,20 +279,20 @@ def search_modes(trace, spec, modes: list[str], table, *, objective: str = "ener
     return [out[m] for m in modes]
 
 
-def _can_price(cf, spec, trace, stats, mode, bits, table) -> bool:
-    """Whether ``table`` prices every count of ``spec``'s own mapping (SpecError naming the
-    missing entry otherwise); a mapping the spec's checks refuse is the caller's to report."""
+def _price_own(cf, spec, trace, stats, mode, bits, table) -> tuple[bool, object]:
+    """(whether ``table`` prices ``spec``'s own mapping, its priced prediction or None). A
+    missing table entry is a SpecError while the unpriced prediction succeeds; a mapping the
+    spec's checks refuse counts as priceable (None: the search reports the refusal)."""
     try:
-        cf.predict(spec, trace.layers, stats, trace.T, mode, bits, table)
+        return True, cf.predict(spec, trace.layers, stats, trace.T, mode, bits, table)
     except SpecError:
         try:
             cf.predict(spec, trace.layers, stats, trace.T, mode, bits, None)
         except (ParameterError, SpecError):
-            return True
-        return False
+            return True, None
+        return False, None
     except ParameterError:
-        return True
-    return True
+        return True, None
 
 
 def check_prediction(report: dict, prediction) -> dict:
