@@ -51,8 +51,7 @@ def is_neuron(module) -> bool:
 def looks_like_neuron(module) -> bool:
     """A module of a spiking framework's neuron zoo that is not supported (for a clear refusal)."""
     path = type(module).__module__
-    return (path.startswith("snntorch._neurons") or path.startswith("spikingjelly.activation_based.neuron")
-            or path.startswith("snntorch.") and type(module).__name__ in ("Synaptic", "RLeaky", "Lapicque", "Alpha"))
+    return path.startswith("snntorch._neurons") or path.startswith("spikingjelly.activation_based.neuron")
 
 
 def _scalar(value, what: str, where: str, source) -> float:
