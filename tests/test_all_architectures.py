@@ -31,8 +31,8 @@ def all_reports(tmp_path_factory):
         return path, {a: replay(tr, a, ["snn", "ann"], "paper_v1_45nm", progress=False) for a in ALL_ARCHITECTURES}
 
 
-def test_the_three_dataflows_are_registered_each_with_a_simulator_closed_form_spec_and_doc():
-    assert set(ALL_ARCHITECTURES) == {"memory_hierarchy", "neuromorphic", "spatial_dataflow"}
+def test_the_four_architectures_are_registered_each_with_a_simulator_closed_form_spec_and_doc():
+    assert set(ALL_ARCHITECTURES) == {"memory_hierarchy", "neuromorphic", "spatial_dataflow", "systolic_array"}
     for kind in ARCH_KINDS:
         assert kind.simulator_class().name == kind.name
         cf = kind.closed_form_module()
@@ -63,7 +63,7 @@ def test_workload_counts_are_the_same_on_every_architecture(all_reports, mode):
 def test_arch_all_mode_both_gives_every_run_and_a_ratio_per_architecture(all_reports, tmp_path):
     trace, reports = all_reports
     out, png = tmp_path / "all.json", tmp_path / "bars.png"
-    res = run_cli("replay", trace, "--arch", "all", "--mode", "both", "--json", out, "--plot", png)
+    res = run_cli("replay", trace, "--arch", "all", "--mode", "both", "--map", "spec", "--json", out, "--plot", png)
     assert res.returncode == 0, res.stderr
     doc = json.loads(out.read_text())
     assert [(r["arch"]["architecture"], r["mode"]) for r in doc["runs"]] == \

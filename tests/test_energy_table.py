@@ -99,6 +99,9 @@ VARIANTS = {
     "neuromorphic": [[], ["components.noc.width=1", "components.noc.height=1", "mapping.multicast=true"]],
     "spatial_dataflow": [[], ["mapping.per_hop=true", "mapping.on_overflow=fold", "mapping.delivery=multicast",
                               "components.pe_array.rows=1", "components.pe_array.cols=2"]],
+    "systolic_array": [[], ["mapping.dataflow=os", "mapping.layer_io=on_chip", "mapping.skip_zero_rows=true",
+                            "components.ofmap_buffer.capacity_bytes=64", "components.filter_buffer.capacity_bytes=64",
+                            "components.ifmap_buffer.capacity_bytes=64"]],
 }
 #: Variants for the bundled trace with membrane/current addition: its currents cross a fold cut
 #: through DRAM (spatial_dataflow's dram.current_read).

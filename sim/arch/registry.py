@@ -132,6 +132,25 @@ ARCH_KINDS: tuple[ArchKind, ...] = (
         },
         doc="docs/architectures/spatial_dataflow.md",
     ),
+    ArchKind(
+        name="systolic_array",
+        summary="SCALE-Sim-like rows x cols array, ifmap/filter/ofmap buffers, WS/OS/IS GEMM folds",
+        components={"dram": "dram", "ifmap_buffer": "sram", "filter_buffer": "sram", "ofmap_buffer": "sram",
+                    "pe_array": "pe_array"},
+        mapping={"dataflow": choice("ws", "os", "is"), "layer_io": choice("dram", "on_chip"),
+                 "double_buffered": boolean(), "skip_zero_rows": boolean()},
+        mapping_space={"dataflow": ("ws", "os", "is"), "skip_zero_rows": Capability(False)},
+        simulator="sim.architectures.systolic_array:SystolicArray",
+        closed_form="sim.analytic.systolic_array",
+        causes={
+            "operand_refetched_per_sweep":
+                "buffer spill: an input or weight working set larger than its buffer's live part is fetched again every sweep",
+            "weights_refetched_per_step":
+                "buffer spill: weights larger than the filter buffer's live part are fetched again every time step",
+            "membranes_per_step_dram": "buffer spill: membranes that do not fit the ofmap buffer go to DRAM and back every step",
+        },
+        doc="docs/architectures/systolic_array.md",
+    ),
 )
 
 ARCHITECTURES: dict[str, ArchKind] = {k.name: k for k in ARCH_KINDS}

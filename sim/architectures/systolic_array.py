@@ -1,0 +1,293 @@
+"""Systolic array (SCALE-Sim-like): a rows x cols PE array fed by three SRAM buffers (ifmap,
+filter, ofmap) and DRAM, every conv/linear layer an im2col GEMM folded onto the array under a
+weight-, output- or input-stationary dataflow; the SNN runs one binary GEMM per time step on
+the same array.
+
+Every count and rule is written out in docs/architectures/systolic_array.md; this module
+implements exactly that text. The folds, fold timing and access patterns are the mapping
+policy of :mod:`sim.mapping.systolic_array`, shared with the closed form; the SNN's synaptic
+events and spikes come from the trace (sim.workload); time comes from the tile pipeline of
+sim.engine, one tile per fold (its DRAM traffic prefetched while the previous fold computes),
+so stalls are the DRAM's. Nothing here knows an energy price.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import simpy
+
+from sim.arch.spec import ArchSpec
+from sim.architectures.base import RunResult, Simulator, add_counts, add_ledger, add_workload, split_evenly
+from sim.engine import Dram, Ledger, PEArray, Sram, TilePipeline
+from sim.mapping.memory_hierarchy import keeps_state
+from sim.mapping.systolic_array import (DRAM, FILTER, IFMAP, OFMAP, PE, LayerPlan, check_mapping,
+                                        im2col_nonzero, plan, streamed_rows, vector_cycles)
+from sim.trace import LayerSpec
+from sim.workload import LayerEvents, SampleEvents, Workload, add_totals, new_totals
+
+
+class SystolicArray(Simulator):
+    """Replays a workload on the systolic array in SNN or ANN-twin mode."""
+
+    name = "systolic_array"
+
+    def __init__(self, spec: ArchSpec, workload: Workload):
+        super().__init__(spec, workload)
+        check_mapping(spec)
+        self.act_bits = self.d.ann_bits(workload.trace.meta.ann_activation_bits)
+        self.dataflow = spec.mapping["dataflow"]
+        self.layer_io = spec.mapping["layer_io"]
+        self.skip = spec.mapping["skip_zero_rows"]
+        self.rows, self.cols = spec[PE].rows, spec[PE].cols
+        self.rate = self.rows * self.cols * spec[PE].ops_per_cycle
+        self.spike_input = workload.trace.meta.spike_input
+
+    def plan(self, mode: str) -> dict[str, LayerPlan]:
+        plans = plan(self.spec, self.wl.trace.layers, self.wl.T, mode, self.act_bits,
+                     spike_input=self.spike_input)
+        return {p.name: p for p in plans}
+
+    def in_bits(self, ev: LayerEvents) -> int:
+        return self.d.input_bits if ev.analog_input else self.act_bits
+
+    # -- counting: one call per layer (ANN) or per layer and step (SNN) --------------------
+    def _dram_in(self, led: Ledger, l: LayerSpec, p: LayerPlan, action: str, bits: int, unique: int) -> int:
+        """The layer's input from DRAM into the ifmap buffer (when it comes from DRAM)."""
+        n = unique * p.ifmap_passes if p.input_from_dram else 0
+        led.add(l.name, DRAM, action, n, bits)
+        led.add(l.name, IFMAP, "input_write" if action == "input_read" else "spike_write", n, bits)
+        return n * bits
+
+    def _weights_in(self, led: Ledger, l: LayerSpec, p: LayerPlan, fetch: bool) -> int:
+        wb = self.d.weight_bits
+        n = p.gemm.weights * p.filter_passes if fetch else 0
+        led.add(l.name, DRAM, "weight_read", n, wb)
+        led.add(l.name, FILTER, "weight_write", n, wb)
+        return n * wb
+
+    def _gemm_ann(self, led: Ledger, l: LayerSpec, p: LayerPlan, in_bits: int) -> tuple[int, int]:
+        """The dense GEMM of a layer at ``in_bits`` per input (ANN, or the SNN's analog first
+        layer once): (DRAM bits in, DRAM bits out)."""
+        d, f, name = self.d, p.folds, l.name
+        led.add(name, PE, "mac", p.gemm.macs, d.weight_bits)
+        led.add(name, IFMAP, "input_read", f.ifmap_reads, in_bits)
+        led.add(name, FILTER, "weight_read", f.filter_reads, d.weight_bits)
+        led.add(name, OFMAP, "output_write", f.ofmap_writes, d.psum_bits)
+        if self.layer_io == "on_chip":  # partial sums accumulate in the ofmap buffer
+            led.add(name, OFMAP, "psum_read", f.psum_reads, d.psum_bits)
+        dram_in = self._dram_in(led, l, p, "input_read", in_bits, p.gemm.in_unique)
+        dram_in += self._weights_in(led, l, p, True)
+        return dram_in, 0
+
+    def count_ann(self, led: Ledger, l: LayerSpec, p: LayerPlan, ev: LayerEvents) -> tuple[int, int]:
+        d, name = self.d, l.name
+        in_bits = self.in_bits(ev)
+        spiking = l.output == "spikes"
+        out_bits = self.act_bits if spiking else d.psum_bits
+        if p.gemm is not None:
+            dram_in, _ = self._gemm_ann(led, l, p, in_bits)
+            written, written_bits = p.folds.ofmap_writes, d.psum_bits
+        else:
+            ops, C = ev.dense_macs, ev.current_in
+            led.add(name, IFMAP, "input_read", ops, in_bits)
+            if C:
+                led.add(name, IFMAP, "current_read", C, d.psum_bits)
+            if l.kind == "maxpool":
+                led.add(name, PE, "compare", ops, in_bits)
+            else:
+                led.add(name, PE, "add", ops + C, d.psum_bits)
+            led.add(name, OFMAP, "output_write", l.n_neurons, out_bits)
+            dram_in = self._dram_in(led, l, p, "input_read", in_bits, l.n_inputs - C)
+            written, written_bits = l.n_neurons, out_bits
+        if spiking and l.has_neurons:
+            led.add(name, PE, "compare", l.n_neurons, d.psum_bits)  # clamp + quantise
+        dram_out = 0
+        if p.output_to_dram:
+            n = written if self.layer_io == "dram" else l.n_neurons
+            led.add(name, DRAM, "output_write", n, written_bits)
+            dram_out = n * written_bits
+        return dram_in, dram_out
+
+    def count_snn_step(self, led: Ledger, l: LayerSpec, p: LayerPlan, ev: LayerEvents, t: int) -> tuple[int, int]:
+        d, name, T, mb = self.d, l.name, self.wl.T, self.d.membrane_bits
+        N, E, F = l.n_neurons, int(ev.synops[t]), int(ev.out_spikes[t])
+        stateful = keeps_state(l)
+        dram_in = dram_out = 0
+        if ev.analog_input:
+            if t == 0:  # the constant input current, computed once as a dense GEMM
+                dram_in, _ = (self._gemm_ann(led, l, p, d.input_bits) if p.gemm is not None
+                              else (0, 0))
+            led.add(name, OFMAP, "psum_read", N, d.psum_bits)      # the stored current
+            led.add(name, OFMAP, "membrane_read", N, mb)
+            led.add(name, PE, "add", N + F, mb)
+            led.add(name, OFMAP, "membrane_write", N, mb)
+        elif p.gemm is not None:
+            f = p.folds
+            led.add(name, IFMAP, "spike_read", f.ifmap_reads, 1)
+            led.add(name, FILTER, "weight_read", f.filter_reads, d.weight_bits)
+            # E weights added in the array (a zero spike gates its PE); each column output
+            # (one per output and row fold) added into the membrane or accumulator
+            led.add(name, OFMAP, "membrane_read", f.ofmap_writes, mb)
+            led.add(name, PE, "add", E + f.ofmap_writes + F, mb)
+            led.add(name, OFMAP, "membrane_write", f.ofmap_writes, mb)
+            dram_in += self._dram_in(led, l, p, "spike_read", 1, p.gemm.in_unique)
+            dram_in += self._weights_in(led, l, p, t == 0 or p.weights_per_step)
+        else:
+            ops, C = ev.dense_macs, ev.current_in
+            led.add(name, IFMAP, "spike_read", ops, 1)
+            if C:
+                led.add(name, IFMAP, "current_read", C, mb)
+            if l.kind == "maxpool":
+                led.add(name, PE, "compare", ops, 1)
+            else:
+                led.add(name, PE, "add", ops + C + (F if stateful else 0), mb)
+            if stateful:
+                led.add(name, OFMAP, "membrane_read", N, mb)
+                led.add(name, OFMAP, "membrane_write", N, mb)
+            dram_in += self._dram_in(led, l, p, "spike_read", 1, l.n_inputs - C)
+        if stateful and l.neuron is not None and l.neuron.leaks:
+            led.add(name, PE, "leak", N, mb)
+        spiking = l.output == "spikes"
+        if spiking and stateful:
+            led.add(name, PE, "compare", N, mb)
+        if spiking:
+            led.add(name, OFMAP, "spike_write", N, 1)
+        if stateful and not p.membranes_fit:  # membranes live in DRAM between steps
+            led.add(name, DRAM, "membrane_read", N, mb)
+            led.add(name, DRAM, "membrane_write", N, mb)
+            dram_in += N * mb
+            dram_out += N * mb
+        if p.output_to_dram:
+            if spiking:
+                led.add(name, DRAM, "spike_write", N, 1)
+                dram_out += N
+            elif l.output == "current":
+                led.add(name, DRAM, "current_write", N, mb)
+                dram_out += N * mb
+            elif t == T - 1:  # the readout's potentials leave once, after the last step
+                led.add(name, DRAM, "output_write", N, mb)
+                dram_out += N * mb
+        return dram_in, dram_out
+
+    # -- time ------------------------------------------------------------------------------
+    def fold_cycles(self, l: LayerSpec, p: LayerPlan, events: SampleEvents, i: int, t: int | None) -> np.ndarray:
+        """Cycles of each fold of a GEMM layer (in fold order): dense, or with
+        ``skip_zero_rows`` (SNN step ``t``) the streamed vectors that hold a spike."""
+        f = p.folds
+        if t is None or not self.skip:
+            return np.full(f.folds, f.fold_cycles, dtype=np.int64)
+        return f.overhead + self.streamed(l, p, events, i, t)
+
+    def streamed(self, l: LayerSpec, p: LayerPlan, events: SampleEvents, i: int, t: int) -> np.ndarray:
+        """Per fold, the streamed input vectors of step ``t`` that hold a spike."""
+        ptr, idx = events.input_spike_indices(i)
+        spikes = np.zeros(l.n_inputs, dtype=bool)
+        spikes[idx[ptr[t]:ptr[t + 1]]] = True
+        return streamed_rows(p.folds, im2col_nonzero(l, spikes))
+
+    def _start(self, mode: str) -> "_Session":
+        return _Session(self, mode)
+
+
+def _tiles(stage: str, cycles: np.ndarray, dram_in: int, dram_out: int, rate: int) -> tuple:
+    """One tile per fold: its cycles (as PE ops at the array's rate), the layer step's DRAM
+    bits in and out split evenly over its folds (exact sums)."""
+    n = len(cycles)
+    return ([stage] * n, np.asarray(split_evenly(dram_in, n), np.int64), np.zeros(n, np.int64),
+            cycles * rate, np.asarray(split_evenly(dram_out, n), np.int64))
+
+
+class _Session:
+    """One replay of a mode: every sample's folds counted into one ledger and run, in sample
+    order, through one tile pipeline (time accumulates over samples)."""
+
+    def __init__(self, arch: SystolicArray, mode: str):
+        self.arch, self.mode = arch, mode
+        self.plans = arch.plan(mode)
+        self.led = Ledger()
+        self.env = env = simpy.Environment()
+        s = arch.spec
+        self.dram = Dram(env, s[DRAM].width_bits, s[DRAM].bandwidth_bits_per_cycle, s[DRAM].latency_cycles)
+        bufs = [s[b] for b in (IFMAP, FILTER, OFMAP)]
+        # DRAM fills write the three buffers side by side: their widths add up
+        self.sram = Sram(env, sum(b.width_bits * b.banks for b in bufs), 1, 1, max(b.latency_cycles for b in bufs))
+        self.pe = PEArray(env, s[PE].rows, s[PE].cols, s[PE].ops_per_cycle)
+        self.pipe = TilePipeline(self.dram, self.sram, self.pe)
+        names = [l.name for l in arch.wl.layers]
+        self.layer_cycles = dict.fromkeys(names, 0)
+        self.compute_cycles = dict.fromkeys(names, 0)
+        self.streamed_rows = dict.fromkeys(names, 0)   # skip_zero_rows: vectors streamed
+        self.stalls = 0
+        self.samples = 0
+        self.work = new_totals(arch.wl.layers)
+        self.absorbed_cycles = 0
+
+    def add(self, sample: SampleEvents) -> None:
+        a, led, T = self.arch, self.led, self.arch.wl.T
+        cols: list[tuple] = []
+        for i, (l, ev) in enumerate(zip(a.wl.layers, sample.layers)):
+            p = self.plans[l.name]
+            steps = [None] if self.mode == "ann" else range(T)
+            for t in steps:
+                if t is None:
+                    din, dout = a.count_ann(led, l, p, ev)
+                else:
+                    din, dout = a.count_snn_step(led, l, p, ev, t)
+                if p.gemm is not None and (t is None or not ev.analog_input or t == 0):
+                    cyc = a.fold_cycles(l, p, sample, i, None if (t is None or ev.analog_input) else t)
+                    if t is not None and not ev.analog_input and a.skip:
+                        self.streamed_rows[l.name] += int((cyc - p.folds.overhead).sum())
+                    if t is not None and ev.analog_input:  # then each step integrates it
+                        cyc = np.append(cyc, vector_cycles(l.n_neurons, a.cols))
+                else:
+                    ops = l.n_neurons if ev.analog_input else ev.dense_macs + ev.current_in
+                    cyc = np.array([vector_cycles(ops, a.cols)], dtype=np.int64)
+                self.compute_cycles[l.name] += int(cyc.sum())
+                cols.append(_tiles(l.name, cyc, din, dout, a.rate))
+        # the workload's own totals: its non-zero work, the same on every architecture (the
+        # array's dense MACs are its pe_array.mac count)
+        add_totals(self.work, a.wl.layers, sample.layers, self.mode, T, True)
+        stages = [s for c in cols for s in c[0]]
+        arrays = [np.concatenate([c[k] for c in cols]) for k in range(1, 5)]
+        stats = self.pipe.run_arrays(stages, *arrays)
+        self.stalls += stats.stall_cycles
+        for name, c in stats.stage_cycles.items():
+            self.layer_cycles[name] += c
+        self.samples += 1
+
+    # Each sample's folds run from an idle pipeline to an idle pipeline, so a sample's
+    # cycles, stalls and busy cycles do not depend on the samples before it.
+    def state(self) -> dict:
+        return {"ledger": self.led, "work": self.work, "samples": self.samples,
+                "cycles": self.env.now + self.absorbed_cycles, "stalls": self.stalls,
+                "layer_cycles": self.layer_cycles, "compute_cycles": self.compute_cycles,
+                "streamed_rows": self.streamed_rows,
+                "busy": (self.dram.busy_cycles, self.sram.busy_cycles, self.pe.busy_cycles)}
+
+    def absorb(self, state: dict) -> None:
+        add_ledger(self.led, state["ledger"])
+        add_workload(self.work, state["work"])
+        add_counts(self.layer_cycles, state["layer_cycles"])
+        add_counts(self.compute_cycles, state["compute_cycles"])
+        add_counts(self.streamed_rows, state["streamed_rows"])
+        self.samples += state["samples"]
+        self.absorbed_cycles += state["cycles"]
+        self.stalls += state["stalls"]
+        dram, sram, pe = state["busy"]
+        self.dram.busy_cycles += dram
+        self.sram.busy_cycles += sram
+        self.pe.busy_cycles += pe
+
+    def finish(self) -> RunResult:
+        a = self.arch
+        cycles = self.env.now + self.absorbed_cycles
+        util = {DRAM: self.dram.busy_cycles / cycles if cycles else 0.0,
+                PE: self.pe.busy_cycles / cycles if cycles else 0.0}
+        extra = {"plan": {n: p.as_report_dict() for n, p in self.plans.items()},
+                 "compute_cycles": dict(self.compute_cycles),
+                 "dataflow": a.dataflow, "layer_io": a.layer_io,
+                 "ann_activation_bits": a.act_bits}
+        if self.mode == "snn" and a.skip:
+            extra["streamed_rows"] = dict(self.streamed_rows)
+        return RunResult(a.name, self.mode, self.samples, self.led, cycles, self.stalls,
+                         self.layer_cycles, util, self.work, extra=extra)
