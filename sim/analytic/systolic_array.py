@@ -167,6 +167,7 @@ def _work(l: LayerSpec, st: LayerEventStats, mode: str, T: int) -> dict:
         if where:
             out[where] = st.ann_macs + C
         return out
+    out["spikes_in"], out["spikes_out"] = st.spikes_in, st.spikes_out
     if where:
         out["synaptic_ops" if where == "macs" else where] = st.synaptic_events + C * T
     if st.analog_input:
