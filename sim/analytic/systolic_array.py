@@ -64,8 +64,8 @@ def _gemm_ann(led: TermLedger, spec, p: policy.LayerPlan, n: int, in_bits: int) 
     led.add("ifmap_buffer.input_read", in_bits, im2col_per_column_fold=n * f.ifmap_reads)
     led.add("filter_buffer.weight_read", d.weight_bits, weights_per_fold=n * f.filter_reads)
     led.add("ofmap_buffer.output_write", d.psum_bits, psum_per_row_fold=n * f.ofmap_writes)
-    if spec.mapping["layer_io"] == "on_chip":
-        led.add("ofmap_buffer.psum_read", d.psum_bits, psum_accumulated=n * f.psum_reads)
+    on_chip = spec.mapping["layer_io"] == "on_chip"  # partial sums accumulate in the buffer
+    led.add("ofmap_buffer.psum_read", d.psum_bits, psum_accumulated=n * f.psum_reads if on_chip else 0)
     _dram_in(led, p, "input_read", in_bits, p.gemm.in_unique, n)
     _weights_in(led, spec, p, n, 1, 0)
 
@@ -94,9 +94,8 @@ def _ann_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, p: poli
         written, written_bits = N, out_bits
     if spiking and l.has_neurons:
         led.add("pe_array.compare", d.psum_bits, quantise_per_neuron=n * N)
-    if p.output_to_dram:
-        k = written if spec.mapping["layer_io"] == "dram" else N
-        led.add("dram.output_write", written_bits, output_per_pass=n * k)
+    k = (written if spec.mapping["layer_io"] == "dram" else N) if p.output_to_dram else 0
+    led.add("dram.output_write", written_bits, output_per_pass=n * k)
     return _work(l, st, "ann", 1)
 
 
@@ -146,13 +145,13 @@ def _snn_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, p: poli
     if stateful and not p.membranes_fit:
         led.add("dram.membrane_read", mb, membranes_per_step_dram=nT * N)
         led.add("dram.membrane_write", mb, membranes_per_step_dram=nT * N)
-    if p.output_to_dram:
-        if spiking:
-            led.add("dram.spike_write", 1, spike_map_per_step=nT * N)
-        elif l.output == "current":
-            led.add("dram.current_write", mb, current_per_step=nT * N)
-        else:
-            led.add("dram.output_write", mb, readout_once_per_sample=n * N)
+    out = 1 if p.output_to_dram else 0
+    if spiking:
+        led.add("dram.spike_write", 1, spike_map_per_step=nT * N * out)
+    elif l.output == "current":
+        led.add("dram.current_write", mb, current_per_step=nT * N * out)
+    else:
+        led.add("dram.output_write", mb, readout_once_per_sample=n * N * out)
     return _work(l, st, "snn", T)
 
 
@@ -224,5 +223,6 @@ def ideal_overrides(spec, layers: list[LayerSpec], T: int, trace_bits: int,
     for buf, bits in need.items():
         live = bits * (half if buf != policy.OFMAP else 1)
         if live > spec[buf].capacity_bytes * 8:
-            out.append(f"components.{buf}.capacity_bytes={math.ceil(live / 8)}")
+            unit = math.lcm(8, spec[buf].width_bits)  # a whole number of bytes and of buffer words
+            out.append(f"components.{buf}.capacity_bytes={math.ceil(live / unit) * unit // 8}")
     return out

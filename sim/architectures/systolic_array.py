@@ -73,8 +73,8 @@ class SystolicArray(Simulator):
         led.add(name, IFMAP, "input_read", f.ifmap_reads, in_bits)
         led.add(name, FILTER, "weight_read", f.filter_reads, d.weight_bits)
         led.add(name, OFMAP, "output_write", f.ofmap_writes, d.psum_bits)
-        if self.layer_io == "on_chip":  # partial sums accumulate in the ofmap buffer
-            led.add(name, OFMAP, "psum_read", f.psum_reads, d.psum_bits)
+        # on_chip: partial sums accumulate in the ofmap buffer; dram: they drain (SCALE-Sim)
+        led.add(name, OFMAP, "psum_read", f.psum_reads if self.layer_io == "on_chip" else 0, d.psum_bits)
         dram_in = self._dram_in(led, l, p, "input_read", in_bits, p.gemm.in_unique)
         dram_in += self._weights_in(led, l, p, True)
         return dram_in, 0
@@ -101,12 +101,9 @@ class SystolicArray(Simulator):
             written, written_bits = l.n_neurons, out_bits
         if spiking and l.has_neurons:
             led.add(name, PE, "compare", l.n_neurons, d.psum_bits)  # clamp + quantise
-        dram_out = 0
-        if p.output_to_dram:
-            n = written if self.layer_io == "dram" else l.n_neurons
-            led.add(name, DRAM, "output_write", n, written_bits)
-            dram_out = n * written_bits
-        return dram_in, dram_out
+        n = (written if self.layer_io == "dram" else l.n_neurons) if p.output_to_dram else 0
+        led.add(name, DRAM, "output_write", n, written_bits)
+        return dram_in, n * written_bits
 
     def count_snn_step(self, led: Ledger, l: LayerSpec, p: LayerPlan, ev: LayerEvents, t: int) -> tuple[int, int]:
         d, name, T, mb = self.d, l.name, self.wl.T, self.d.membrane_bits
@@ -157,16 +154,17 @@ class SystolicArray(Simulator):
             led.add(name, DRAM, "membrane_write", N, mb)
             dram_in += N * mb
             dram_out += N * mb
-        if p.output_to_dram:
-            if spiking:
-                led.add(name, DRAM, "spike_write", N, 1)
-                dram_out += N
-            elif l.output == "current":
-                led.add(name, DRAM, "current_write", N, mb)
-                dram_out += N * mb
-            elif t == T - 1:  # the readout's potentials leave once, after the last step
-                led.add(name, DRAM, "output_write", N, mb)
-                dram_out += N * mb
+        out = N if p.output_to_dram else 0
+        if spiking:
+            led.add(name, DRAM, "spike_write", out, 1)
+            dram_out += out
+        elif l.output == "current":
+            led.add(name, DRAM, "current_write", out, mb)
+            dram_out += out * mb
+        else:  # the readout's potentials leave once, after the last step
+            out = out if t == T - 1 else 0
+            led.add(name, DRAM, "output_write", out, mb)
+            dram_out += out * mb
         return dram_in, dram_out
 
     # -- time ------------------------------------------------------------------------------
