@@ -5,6 +5,8 @@ over the ideal (one fold, no distance) closed form."""
 from __future__ import annotations
 
 import pytest
+
+from sim.arch.registry import architecture_names
 from hypothesis import event, given
 from hypothesis import strategies as st
 
@@ -99,7 +101,7 @@ def test_formulas_trace_arch_all_gives_every_closed_form(tmp_path, capsys):
     assert main(["formulas", "--trace", str(path), "--arch", "all", "--json", str(out)]) == 0
     assert "Closed form spatial_dataflow" in capsys.readouterr().out
     doc = json.loads(out.read_text())["closed_form"]
-    assert set(doc["architectures"]) == {"memory_hierarchy", "spatial_dataflow", "neuromorphic"}
+    assert set(doc["architectures"]) == set(architecture_names())  # every registered architecture
     with open_trace(path) as tr:
         (snn,) = replay(tr, "spatial_dataflow", ["snn"], "paper_v1_45nm", progress=False)
     assert doc["architectures"]["spatial_dataflow"]["snn"]["counts"] == snn["counts"]

@@ -12,6 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
+from sim.arch.registry import architecture_names
 from sim.trace import open_trace
 
 from conftest import REPO
@@ -153,7 +154,7 @@ def test_a_graph_replays_on_every_architecture_and_its_report_names_the_twin(rep
     assert run.returncode == 0, run.stderr
     runs = doc["runs"]
     assert {(r["arch"]["architecture"], r["mode"]) for r in runs} == {
-        (a, m) for a in ("memory_hierarchy", "neuromorphic", "spatial_dataflow") for m in ("snn", "ann")}
+        (a, m) for a in architecture_names() for m in ("snn", "ann")}
     for r in runs:
         assert r["trace"]["twin"] == twin and r["trace"]["format_version"] == 3
         t = r["totals"]
@@ -171,7 +172,6 @@ def if_and_lif_reports(tmp_path_factory):
     """The bundled LIF trace and the same spikes declared IF (same synth seed and rate, SNN-only
     too), replayed on every architecture in both modes with the paper's table."""
     from sim.arch.energy import load_energy_table
-    from sim.arch.registry import architecture_names
     from sim.arch.spec import load_arch_spec
     from sim.replay import replay_specs
     from sim.trace.shapes import model_layers
@@ -227,7 +227,7 @@ def test_validate_ideal_is_exact_on_a_synthetic_resnet_on_every_architecture(tmp
     doc = json.loads(out.read_text())
     runs_ = doc["runs"]
     assert {(r["architecture"], r["mode"]) for r in runs_} == {
-        (a, m) for a in ("memory_hierarchy", "neuromorphic", "spatial_dataflow") for m in ("snn", "ann")}
+        (a, m) for a in architecture_names() for m in ("snn", "ann")}
     assert doc["ok"] is True
     for r in runs_:
         s = r["summary"]

@@ -248,7 +248,8 @@ def test_the_tile_pipeline_runs_as_scheduled_by_hand(tmp_path):
     Bits: weights, image and ANN activations 8, partial sums 24. The 3 KiB buffer holds
     everything (no spill, every weight resident, fetched once per sample).
 
-    Tiles (docs "ANN twin, per layer"; one tile per channel pass, the work split evenly):
+    Tiles (docs "ANN twin, per layer"; one tile per channel pass, the work split evenly: every
+    pass fills the 2 x 1 array, so its fold-aware PE ops are its own ops):
       fc1: K = 4 channels on 2 PE rows -> 2 passes; 1 output pixel on 1 column -> 1 pass.
         DRAM in: 16 weights + 4 image values = 20 x 8 = 160 bits.
         buffer: 16 weight writes (the fill) + 16 weight reads + 4 inputs x 2 passes + 4 outputs

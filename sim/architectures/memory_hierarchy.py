@@ -203,10 +203,41 @@ class MemoryHierarchy(Simulator):
         return _Session(self, mode)
 
     def _split(self, tile: Tile, p: LayerResidency) -> list[Tile]:
-        """One tile per channel pass of the PE array, the work split evenly (exact sums)."""
+        """One tile per channel pass of the PE array: the transfers split evenly (exact sums),
+        the PE work fold-aware (:func:`pass_pe_ops`): a pass is charged for every PE of the
+        array that its cycles occupy, idle ones included."""
         n = p.channel_passes
-        parts = [split_evenly(v, n) for v in (tile.dram_in_bits, tile.sram_bits, tile.pe_ops, tile.dram_out_bits)]
-        return [Tile(tile.stage, *(part[i] for part in parts)) for i in range(n)]
+        pe = self.spec[PE]
+        ops = pass_pe_ops(tile.pe_ops, p.channels, p.pixels, pe.rows, pe.cols)
+        parts = [split_evenly(v, n) for v in (tile.dram_in_bits, tile.sram_bits, tile.dram_out_bits)]
+        return [Tile(tile.stage, parts[0][i], parts[1][i], ops[i], parts[2][i]) for i in range(n)]
+
+
+def pass_pe_ops(ops: int, K: int, P: int, rows: int, cols: int) -> list[int]:
+    """A layer's ``ops`` PE operations as the PE array's tiles charge them, one entry per
+    channel pass (docs/architectures/memory_hierarchy.md, "Time"): fold-aware, in integers.
+
+    The array maps output channels down its ``rows`` (cp = ceil(K/rows) channel passes; pass
+    i holds k_i = min(rows, K - i*rows) channels) and output pixels across its ``cols``
+    (pp = ceil(P/cols) pixel passes, the last one possibly partial). Pass i gets the ops of
+    its channels, ``ops_i`` = floor(ops*k_i/K), plus one for each of the first r passes,
+    r = ops - sum_j floor(ops*k_j/K) < cp (so the ops_i sum to ``ops`` exactly; with equal
+    k_i this is the even split), spread evenly over the k_i channels times P pixels it really
+    maps; it is charged as if all rows*cols PEs worked for the cycles that takes:
+
+        pe_ops_eff_i = ceil(ops_i * rows * pp*cols / (k_i * P))
+
+    so that the PE array's ceil(pe_ops_eff_i / (rows*cols*ops_per_cycle)) cycles are the
+    pass's cycles on the PEs it maps. A dense layer (ops = K*P*F) gives ops_i = k_i*P*F and
+    pe_ops_eff_i = rows*cols*pp*F: pp*F cycles per channel pass at one op per cycle,
+    cp*pp*F in all, however few channels or pixels the passes hold. A layer that fills the
+    array (rows divides K, cols divides P) is charged its ops split evenly, as they are."""
+    ks = [min(rows, K - i * rows) for i in range(-(-K // rows))]  # channels per channel pass
+    share = [ops * k // K for k in ks]
+    rest = ops - sum(share)  # < cp: one more op to each of the first ``rest`` passes
+    pp_cols = -(-P // cols) * cols  # pixel positions of the pp pixel passes
+    return [-(-(o + (1 if i < rest else 0)) * rows * pp_cols // (k * P))
+            for i, (o, k) in enumerate(zip(share, ks))]
 
 
 class _Session:
