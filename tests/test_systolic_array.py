@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from sim.analytic import systolic_array as closed
 from sim.analytic.layer_stats import trace_activation_bits, trace_event_stats
+from sim.arch.registry import arch_kind
 from sim.arch.spec import load_arch_spec
 from sim.errors import ParameterError
 from sim.mapping.systolic_array import Gemm, fold, gemm, im2col_nonzero, plan, streamed_rows
@@ -27,7 +28,7 @@ from conftest import REPO
 
 MANY = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
 DATAFLOWS = ("ws", "os", "is")
-NONIDEAL = ("operand_refetched_per_sweep", "weights_refetched_per_step", "membranes_per_step_dram")
+NONIDEAL = tuple(arch_kind("systolic_array").causes)  # every cause its registry row names
 
 
 # --- SCALE-Sim's systolic_compute_{ws,os,is}, demand matrix by demand matrix ---------------------

@@ -41,8 +41,8 @@ def _dram_in(led: TermLedger, p: policy.LayerPlan, action: str, bits: int, uniqu
     when it does not fit."""
     if not p.input_from_dram:
         unique = 0
-    terms = dict(input_once_per_pass=steps * unique,
-                 operand_refetched_per_sweep=steps * unique * (p.ifmap_passes - 1))
+    once = "activations_spilled" if p.input_spilled else "input_once_per_pass"
+    terms = {once: steps * unique, "operand_refetched_per_sweep": steps * unique * (p.ifmap_passes - 1)}
     led.add(f"dram.{action}", bits, **terms)
     led.add("ifmap_buffer.input_write" if action == "input_read" else "ifmap_buffer.spike_write", bits, **terms)
 
@@ -95,7 +95,7 @@ def _ann_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, p: poli
     if spiking and l.has_neurons:
         led.add("pe_array.compare", d.psum_bits, quantise_per_neuron=n * N)
     k = (written if spec.mapping["layer_io"] == "dram" else N) if p.output_to_dram else 0
-    led.add("dram.output_write", written_bits, output_per_pass=n * k)
+    led.add("dram.output_write", written_bits, **{_out_cause(p, "output_per_pass"): n * k})
     return _work(l, st, "ann", 1)
 
 
@@ -147,12 +147,18 @@ def _snn_layer(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, p: poli
         led.add("dram.membrane_write", mb, membranes_per_step_dram=nT * N)
     out = 1 if p.output_to_dram else 0
     if spiking:
-        led.add("dram.spike_write", 1, spike_map_per_step=nT * N * out)
+        led.add("dram.spike_write", 1, **{_out_cause(p, "spike_map_per_step"): nT * N * out})
     elif l.output == "current":
-        led.add("dram.current_write", mb, current_per_step=nT * N * out)
+        led.add("dram.current_write", mb, **{_out_cause(p, "current_per_step"): nT * N * out})
     else:
         led.add("dram.output_write", mb, readout_once_per_sample=n * N * out)
     return _work(l, st, "snn", T)
+
+
+def _out_cause(p: policy.LayerPlan, ideal_name: str) -> str:
+    """The term an output written to DRAM counts under: a spill under ``layer_io: on_chip``,
+    else the architecture's own rule (``ideal_name``)."""
+    return "activations_spilled" if p.output_spilled else ideal_name
 
 
 def _work(l: LayerSpec, st: LayerEventStats, mode: str, T: int) -> dict:
@@ -216,8 +222,15 @@ def ideal_overrides(spec, layers: list[LayerSpec], T: int, trace_bits: int,
             need[policy.IFMAP] = max(need[policy.IFMAP], g.in_unique * bits)
         w_set = g.F * min(g.K, f.cols) if f.dataflow == "os" else g.weights
         need[policy.FILTER] = max(need[policy.FILTER], max(w_set, g.weights) * d.weight_bits)
+    on_chip = spec.mapping["layer_io"] == "on_chip"
     for l in comp:
         need[policy.OFMAP] = max(need[policy.OFMAP], l.n_neurons * d.membrane_bits)
+        if on_chip and l.output != "potential":  # activations held between layers, both modes
+            held = l.n_neurons * max(policy.output_bits(spec, l, m, ab) for m in ("snn", "ann"))
+            need[policy.OFMAP] = max(need[policy.OFMAP], held)
+            # the ifmap buffer's whole capacity holds them (need[IFMAP] is a live-part figure)
+            half = 2 if spec.mapping["double_buffered"] else 1
+            need[policy.IFMAP] = max(need[policy.IFMAP], -(-held // half))
     out = []
     half = 2 if spec.mapping["double_buffered"] else 1
     for buf, bits in need.items():

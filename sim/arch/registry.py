@@ -148,6 +148,8 @@ ARCH_KINDS: tuple[ArchKind, ...] = (
             "weights_refetched_per_step":
                 "buffer spill: weights larger than the filter buffer's live part are fetched again every time step",
             "membranes_per_step_dram": "buffer spill: membranes that do not fit the ofmap buffer go to DRAM and back every step",
+            "activations_spilled":
+                "buffer spill (layer_io: on_chip): an output larger than the ifmap or ofmap buffer goes through DRAM",
         },
         doc="docs/architectures/systolic_array.md",
     ),

@@ -189,7 +189,9 @@ class LayerPlan:
     DRAM (``layer_io: dram``, or it reads the network input); ``output_to_dram``: it writes
     its output there. ``weights_per_step`` (SNN): the weights do not fit the filter buffer's
     live part, so they come again every time step; ``membranes_fit`` (SNN): the layer's
-    membranes (or a current layer's accumulators) fit the ofmap buffer."""
+    membranes (or a current layer's accumulators) fit the ofmap buffer. ``output_spilled`` /
+    ``input_spilled`` (``layer_io: on_chip``): the layer's output does not fit the ifmap and
+    ofmap buffers, so it goes to DRAM / the layer reads such an output from DRAM."""
 
     name: str
     gemm: Gemm | None
@@ -200,11 +202,14 @@ class LayerPlan:
     output_to_dram: bool
     weights_per_step: bool
     membranes_fit: bool
+    input_spilled: bool = False
+    output_spilled: bool = False
 
     def as_report_dict(self) -> dict:
         out = {"ifmap_passes": self.ifmap_passes, "filter_passes": self.filter_passes,
                "input_from_dram": self.input_from_dram, "output_to_dram": self.output_to_dram,
-               "weights_per_step": self.weights_per_step, "membranes_fit": self.membranes_fit}
+               "weights_per_step": self.weights_per_step, "membranes_fit": self.membranes_fit,
+               "input_spilled": self.input_spilled, "output_spilled": self.output_spilled}
         if self.folds is not None:
             f = self.folds
             out.update({"P": self.gemm.P, "F": self.gemm.F, "K": self.gemm.K, "groups": self.gemm.groups,
@@ -269,7 +274,10 @@ def plan(spec: "ArchSpec", layers: list["LayerSpec"], T: int, mode: str, act_bit
     a direct-encoded network, ``act_bits`` in the ANN twin, 1 (a spike map) in the SNN.
     ``layer_io: dram``: every layer reads its input from DRAM and writes its output back, as
     SCALE-Sim runs layers; ``on_chip``: only the network's input comes from DRAM and only the
-    readout goes back. ``ideal``: every operand fetched once, weights and membranes resident.
+    readout goes back, except for an output larger than the ifmap or the ofmap buffer
+    (:func:`output_bits` per element), which goes to DRAM and is read back by its consumers
+    (their whole input from DRAM). ``ideal``: every operand fetched once, weights, membranes
+    and activations resident.
 
     ParameterError: ``skip_zero_rows`` with dataflow ``is``."""
     check_mapping(spec)
@@ -279,9 +287,13 @@ def plan(spec: "ArchSpec", layers: list["LayerSpec"], T: int, mode: str, act_bit
     on_chip = spec.mapping["layer_io"] == "on_chip"
     comp = [l for l in layers if l.output != "passthrough"]
     sources = graph_sources(layers)
+    room = min(spec[IFMAP].capacity_bytes, spec[OFMAP].capacity_bytes) * 8
+    spilled = [on_chip and not ideal and l.output != "potential" and
+               l.n_neurons * output_bits(spec, l, mode, act_bits) > room for l in comp]
     out = []
     for i, l in enumerate(comp):
         reads_input = None in sources[i]
+        in_spilled = any(s is not None and spilled[s] for s in sources[i])
         if mode == "snn":
             in_bits = d.input_bits if (reads_input and not spike_input) else 1
         else:
@@ -291,9 +303,19 @@ def plan(spec: "ArchSpec", layers: list["LayerSpec"], T: int, mode: str, act_bit
         ip, wp = operand_passes(spec, g, f, in_bits, ideal) if g is not None else (1, 1)
         w_fit = ideal or g is None or g.weights * d.weight_bits <= live_bits(spec, FILTER)
         mem_fit = ideal or l.n_neurons * d.membrane_bits <= spec[OFMAP].capacity_bytes * 8
-        out.append(LayerPlan(l.name, g, f, ip, wp, reads_input or not on_chip,
-                             l.output == "potential" or not on_chip, mode == "snn" and not w_fit, mem_fit))
+        out.append(LayerPlan(l.name, g, f, ip, wp, reads_input or in_spilled or not on_chip,
+                             l.output == "potential" or spilled[i] or not on_chip, mode == "snn" and not w_fit,
+                             mem_fit, in_spilled, spilled[i]))
     return out
+
+
+def output_bits(spec: "ArchSpec", layer: "LayerSpec", mode: str, act_bits: int) -> int:
+    """Bits of one output element as it is handed to the next layer: an activation level (ANN)
+    or a spike (SNN, per step); a current (output ``current``) or a readout at ``psum_bits``
+    (ANN) or ``membrane_bits`` (SNN)."""
+    if layer.output == "spikes":
+        return act_bits if mode == "ann" else 1
+    return spec.data.psum_bits if mode == "ann" else spec.data.membrane_bits
 
 
 # -- skip_zero_rows: the streamed input vectors that hold a spike ------------------------
