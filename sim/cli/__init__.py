@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "sim.cli.record_cmd",
     "sim.cli.record_model_cmd",
     "sim.cli.import_nir_cmd",
+    "sim.cli.import_scalesim_cmd",
     "sim.cli.formulas_cmd",
     "sim.cli.sweep_cmd",
     "sim.cli.validate_cmd",
