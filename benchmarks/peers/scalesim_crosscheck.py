@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """SCALE-Sim 3 cross-check: one config and conv topology run through SCALE-Sim (in its own
 Python environment, which this script only calls) and through ``run_sim.py import-scalesim`` +
-``replay --mode ann --map spec`` here; the per-layer figures side by side, each difference
+one ``replay --mode ann --map spec`` per segment trace here (one for a topology whose rows
+chain); the per-row figures side by side, each row's layer found by name in its segment's
+replay (the inserted pools and flattens are not rows and are left out), each difference
 explained by a documented rule (docs/peers.md, "SCALE-Sim") and marked PASS or FAIL.
 
     python benchmarks/peers/scalesim_crosscheck.py --scalesim-python /path/venv/bin/python
@@ -41,7 +43,7 @@ HEADER = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Ch
 def _vgg16_rows() -> list[tuple]:
     """VGG16's 13 convs on CIFAR-10 (3x3, padding 1: SCALE-Sim's inputs are the padded maps,
     34, 18, 10, 6, 4) and its 512 -> 10 classifier as a 1x1 conv; the 2x2 pools between the
-    blocks are not rows (SCALE-Sim has no pooling)."""
+    blocks are not rows (SCALE-Sim has no pooling): the import inserts them, one trace."""
     rows, c, i = [], 3, 0
     for block, (hw, k, n) in enumerate([(34, 64, 2), (18, 128, 2), (10, 256, 3), (6, 512, 3), (4, 512, 3)], 1):
         for j in range(1, n + 1):
@@ -190,6 +192,8 @@ def run_scalesim(python: str, cfg: Path, topo: Path, layout: Path, d: Path, time
 
 
 def run_ours(cfg: Path, topo: Path, d: Path) -> dict:
+    """``import-scalesim``, then one replay per segment trace, each its own process: the
+    manifest, each segment's replay report, the wall time and the largest peak RSS."""
     py = sys.executable
     t0 = time.perf_counter()
     out = d / "import"
@@ -198,17 +202,19 @@ def run_ours(cfg: Path, topo: Path, d: Path) -> dict:
     if rc != 0:
         raise ParameterError(str(cfg), "import-scalesim", tail or f"exit {rc}")
     manifest = json.loads((out / "manifest.json").read_text())
-    peak, reports = rss, {}
-    for i, e in enumerate(manifest["layers"], 1):
-        log(f"  replay {i}/{len(manifest['layers'])}: {e['layer']}")
-        js = d / f"{e['layer']}.json"
-        rc, _, rss, tail = run_child([py, "run_sim.py", "replay", str(out / e["trace"]), "--arch",
+    peak, reports = rss, []
+    segs = manifest["segments"]
+    for i, seg in enumerate(segs):
+        log(f"  replay {i + 1}/{len(segs)}: {seg['trace']} ({len(seg['rows'])} rows)")
+        stem = Path(seg["trace"]).stem
+        js = d / f"{stem}.json"
+        rc, _, rss, tail = run_child([py, "run_sim.py", "replay", str(out / seg["trace"]), "--arch",
                                       str(out / manifest["spec"]), "--mode", "ann", "--map", "spec",
-                                      "--json", str(js), "--quiet"], d / f"{e['layer']}.stdout")
+                                      "--json", str(js), "--quiet"], d / f"{stem}.stdout")
         if rc != 0:
-            raise ParameterError(str(out / e["trace"]), "replay", tail or f"exit {rc}")
+            raise ParameterError(str(out / seg["trace"]), "replay", tail or f"exit {rc}")
         peak = max(peak, rss)
-        reports[e["layer"]] = json.loads(js.read_text())
+        reports.append(json.loads(js.read_text()))
     return {"manifest": manifest, "reports": reports, "wall_s": time.perf_counter() - t0, "peak_rss_mib": peak / 1024}
 
 
@@ -243,10 +249,11 @@ def theirs_for(e: dict, ss: dict, start: int) -> tuple[dict, int]:
 
 
 def compare_row(e: dict, rep: dict, th: dict, m: dict) -> list[dict]:
-    """One cell per figure: ours, SCALE-Sim's, what ours should be by the rule, PASS/FAIL
-    (or n/a where no rule claims equality)."""
+    """One cell per figure of row ``e``, whose layer (by name) is in the segment replay
+    ``rep``: ours, SCALE-Sim's, what ours should be by the rule, PASS/FAIL (or n/a where no
+    rule claims equality)."""
     rows, cols, df = m["rows"], m["cols"], m["dataflow"]
-    (layer,) = rep["layers"]
+    (layer,) = [x for x in rep["layers"] if x["name"] == e["layer"]]
     c, plan = layer["counts"], rep["extra"]["plan"][layer["name"]]
     n = th["layers"]
     cells = []
@@ -275,11 +282,13 @@ def compare_row(e: dict, rep: dict, th: dict, m: dict) -> list[dict]:
              th["sram_ofmap_writes"] - plan["folds"] * (rows + cols), "theirs - folds x (rows + cols) (OS fold padding)")
     else:
         cell("sram_ofmap_writes", c["ofmap_buffer.output_write"], th["sram_ofmap_writes"], th["sram_ofmap_writes"], "equal")
-    # DRAM ifmap: one fetch of each element some window reads, where the input fits the live half
+    # DRAM ifmap (CALC mode): one fetch of each element some window reads, where the distinct
+    # elements are fewer than SCALE-Sim's live half; the padded map the array sees is SCALE-Sim's
+    # (plus an extension), whether the row reads the network input or a padded earlier layer
     H, W = e["ifmap"]
     R, S = e["filter"]
     E, F = e["ofmap"]
-    _, Hx, Wx = e["trace_input"]
+    _, Hx, Wx = e["padded_input"]
     per_layer_c = 1 if e["depthwise"] else e["channels"]
     unique = covered(H, E, R, e["stride"]) * covered(W, F, S, e["stride"])   # per channel, SCALE-Sim's map
     fits = unique * per_layer_c < live_half(m["ifmap_kb"]) and plan["ifmap_passes"] == 1
@@ -287,7 +296,8 @@ def compare_row(e: dict, rep: dict, th: dict, m: dict) -> list[dict]:
     rule = "theirs + the extended input's elements" if ext else "equal"
     cell("dram_ifmap_reads", c["dram.input_read"], th["dram_ifmap_reads"],
          th["dram_ifmap_reads"] + ext if fits else None,
-         f"{rule} (the input fits the live half)" if fits else "not compared: the input does not fit the live half")
+         f"{rule} (distinct input elements < the live half)" if fits
+         else "not compared: distinct input elements >= the live half (SCALE-Sim re-fetches)")
     # the weights one sweep re-reads: one column fold's (OS), all of them (IS); per SCALE-Sim layer
     w_set = R * S * per_layer_c * (min(e["num_filters"], cols) if df == "os" else e["num_filters"])
     w_fits = plan["filter_passes"] == 1 and w_set < live_half(m["filter_kb"])
@@ -366,7 +376,7 @@ def run(args) -> int:
     cells, line = [], 0
     for e in m["layers"]:
         th, line = theirs_for(e, ss, line)
-        cells += compare_row(e, ours["reports"][e["layer"]], th, m)
+        cells += compare_row(e, ours["reports"][e["segment"]], th, m)
     if line != len(ss["compute"]):
         raise ParameterError(str(topo), None, f"SCALE-Sim reported {len(ss['compute'])} layers, the import {line}")
     failed = [c for c in cells if c["status"] == "FAIL"]
@@ -374,7 +384,9 @@ def run(args) -> int:
                "dataflow": m["dataflow"], "layers": len(m["layers"]),
                "scalesim": {"wall_s": round(ss["wall_s"], 3), "run_s": round(ss["run_s"], 3),
                             "peak_rss_mib": round(ss["peak_rss_mib"], 1)},
-               "ours": {"wall_s": round(ours["wall_s"], 3), "processes": 1 + len(m["layers"]),
+               "segments": [{"trace": g["trace"], "rows": g["rows"], "inserted": g["inserted"]}
+                            for g in m["segments"]],
+               "ours": {"wall_s": round(ours["wall_s"], 3), "processes": 1 + len(m["segments"]),
                         "peak_rss_mib": round(ours["peak_rss_mib"], 1)},
                "compared": sum(c["status"] != "n/a" for c in cells), "not_compared": sum(c["status"] == "n/a" for c in cells),
                "failed": len(failed), "cells": cells}
@@ -384,10 +396,11 @@ def run(args) -> int:
         w.writeheader()
         w.writerows(cells)
     print(text_table(cells))
-    print(f"{args.case or topo.name}: {m['rows']}x{m['cols']} {m['dataflow']}, {len(m['layers'])} layers; "
-          f"{summary['compared']} figures compared, {len(failed)} failed, {summary['not_compared']} not compared; "
-          f"SCALE-Sim {ss['wall_s']:.1f} s / {ss['peak_rss_mib']:.0f} MiB, ours {ours['wall_s']:.1f} s "
-          f"({1 + len(m['layers'])} processes) / {ours['peak_rss_mib']:.0f} MiB")
+    nseg = len(m["segments"])
+    print(f"{args.case or topo.name}: {m['rows']}x{m['cols']} {m['dataflow']}, {len(m['layers'])} rows in {nseg} "
+          f"segment trace{'s' * (nseg != 1)}; {summary['compared']} figures compared, {len(failed)} failed, "
+          f"{summary['not_compared']} not compared; SCALE-Sim {ss['wall_s']:.1f} s / {ss['peak_rss_mib']:.0f} MiB, "
+          f"ours {ours['wall_s']:.1f} s ({1 + nseg} processes) / {ours['peak_rss_mib']:.0f} MiB")
     return 1 if failed else 0
 
 

@@ -1,18 +1,23 @@
 """SCALE-Sim 3 inputs read as this simulator's: a config (``.cfg``) becomes a ``systolic_array``
-arch spec, a conv topology (``.csv``) one synthetic dense trace per topology row
-(docs/peers.md, "SCALE-Sim"; ``run_sim.py import-scalesim``).
+arch spec, a conv topology (``.csv``) a synthetic dense trace of its rows chained into one
+network wherever the geometry allows (docs/peers.md, "SCALE-Sim"; ``run_sim.py import-scalesim``).
 
-One trace per row, not one network: a SCALE-Sim topology lists independent layers, each
-with its own (already padded) input size, while a trace is a graph whose every layer reads
-an earlier layer's output of exactly its input shape. Each trace holds the row as one conv2d
-readout (padding 0), so ``replay --arch <spec> --mode ann --map spec`` on it gives that row's
-counts. The array's ANN counts depend on the geometry only, so the trace's values are
-arbitrary (one sample, T = 1, no weights stored).
+A topology lists layers with their own, already padded, input sizes and no pooling; a trace is
+a graph whose every layer reads an earlier layer's output of exactly its input shape. Row i+1
+reads row i's output (K channels, E x F) where :func:`sim.arch.scalesim_chain.link` finds a way: a conv2d with padding
+p, after a q x q max-pool of stride q where q > 1 (the array then sees exactly the row's
+padded IFMAP), or, for a fully connected row (a 1x1 filter on a 1x1 map of K·E·F / q² channels),
+a flatten and a linear layer. Where it cannot, the row starts a new segment: a trace of its
+own whose first layer reads the network input (the row's IFMAP as given, padding 0). The
+array's ANN counts depend on the geometry only, so the values are arbitrary (one sample,
+T = 1, no weights stored); ``replay --arch <spec> --mode ann --map spec`` of a segment gives
+its rows' counts under the rows' names (the inserted pools are layers of their own).
 
 SCALE-Sim's output size is ``ceil((H - R + stride) / stride)``; a convolution floors. Where
 the two differ the row's input is extended to ``(E - 1)·stride + R`` rows (columns), so the
 layer has SCALE-Sim's E output rows and every im2col count equals SCALE-Sim's; its DRAM input
-then counts the extension too (the returned warnings say so per row).
+then counts the extension too (the returned warnings say so per row). Such a row always
+starts a segment.
 """
 
 from __future__ import annotations
@@ -31,18 +36,17 @@ from sim.arch.registry import arch_kind
 from sim.arch.spec import parse_arch_spec
 from sim.errors import SpecError
 from sim.trace.limits import LimitExceeded, check_limits
-from sim.trace.schema import LayerSpec
+from sim.arch.scalesim_chain import _UNSAFE, TopologyRow, layer_names, segments
+from sim.trace.schema import NETWORK_INPUT
 
 ARCHITECTURE = "systolic_array"
 #: SCALE-Sim's topology columns after the layer name, in file order.
 TOPOLOGY_COLUMNS = ("IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels",
                     "Num Filter", "Strides")
-#: A depthwise row: SCALE-Sim (topology_utils.load_arrays_conv) runs a row whose name
-#: contains this text as one layer per input channel, each with one channel and all the
-#: row's filters; here it is one conv with groups = channels.
-DEPTHWISE_MARK = "DP"
 SPEC_FILE, MANIFEST_FILE = "arch.yaml", "manifest.json"
-MANIFEST_SCHEMA = "scalesim-import/1"
+MANIFEST_SCHEMA = "scalesim-import/2"
+#: The trace of a topology that chains into one segment; several are ``NNN_<first row>.h5``.
+NETWORK_FILE = "network.h5"
 KIB = 1024
 #: SCALE-Sim's words are one byte.
 WORD_BITS = 8
@@ -51,7 +55,6 @@ DEFAULT_DRAM_BITS_PER_CYCLE = 64
 #: The widest data type of the spec (psum_bits 24): a buffer is at least one such word wide.
 MIN_BUFFER_WIDTH_BITS = 32
 _INT = re.compile(r"^\+?[0-9]+$")
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 @dataclass(frozen=True)
@@ -69,60 +72,6 @@ class ScaleSimConfig:
     ofmap_kb: int
     dataflow: str
     bandwidth: int | None
-
-
-@dataclass(frozen=True)
-class TopologyRow:
-    """One row of a SCALE-Sim conv topology: its input is already padded, one stride for
-    both axes, its output rounds up (:attr:`ofmap_h`)."""
-
-    line: int
-    name: str
-    ifmap_h: int
-    ifmap_w: int
-    filt_h: int
-    filt_w: int
-    channels: int
-    num_filters: int
-    stride: int
-
-    @property
-    def depthwise(self) -> bool:
-        return DEPTHWISE_MARK in self.name
-
-    @property
-    def ofmap_h(self) -> int:
-        return -(-(self.ifmap_h - self.filt_h + self.stride) // self.stride)
-
-    @property
-    def ofmap_w(self) -> int:
-        return -(-(self.ifmap_w - self.filt_w + self.stride) // self.stride)
-
-    @property
-    def input_hw(self) -> tuple[int, int]:
-        """The trace's input height and width: the row's, extended where SCALE-Sim's output
-        rounds up, so that a flooring convolution has SCALE-Sim's output size."""
-        return ((self.ofmap_h - 1) * self.stride + self.filt_h,
-                (self.ofmap_w - 1) * self.stride + self.filt_w)
-
-    @property
-    def extended(self) -> bool:
-        return self.input_hw != (self.ifmap_h, self.ifmap_w)
-
-    @property
-    def macs(self) -> int:
-        """SCALE-Sim's MACs of the row (all its channel layers for a depthwise row)."""
-        return self.ofmap_h * self.ofmap_w * self.filt_h * self.filt_w * self.channels * self.num_filters
-
-    def layer(self, name: str) -> LayerSpec:
-        """The row as a conv2d readout without padding (its groups and outputs per channel
-        for a depthwise row)."""
-        groups = self.channels if self.depthwise else 1
-        h, w = self.input_hw
-        return LayerSpec(name, "conv2d", (self.channels, h, w),
-                         (self.num_filters * groups, self.ofmap_h, self.ofmap_w),
-                         (self.filt_h, self.filt_w), (self.stride, self.stride), (0, 0), groups=groups,
-                         output="potential")
 
 
 # -- the config --------------------------------------------------------------------------
@@ -232,19 +181,6 @@ def read_topology(path: str | Path) -> list[TopologyRow]:
     return rows
 
 
-def layer_names(rows: list[TopologyRow]) -> list[str]:
-    """A trace layer (and file) name per row: the row's name with characters other than
-    letters, digits, ``_ . -`` replaced by ``_``, made unique."""
-    out: list[str] = []
-    for row in rows:
-        base = _UNSAFE.sub("_", row.name).strip("._") or "layer"
-        name, k = base, 2
-        while name in out:
-            name, k = f"{base}_{k}", k + 1
-        out.append(name)
-    return out
-
-
 # -- the arch spec -----------------------------------------------------------------------
 def _buffer_width(lanes: int) -> int:
     """A buffer's port: one one-byte word per array lane a cycle, rounded up to a power of
@@ -271,7 +207,7 @@ def spec_text(cfg: ScaleSimConfig, topology: str) -> str:
 # (run_name {cfg.run_name}) by run_sim.py import-scalesim, for the topology {topology}.
 # The structure of arch_specs/systolic_array.yaml: a {cfg.rows}x{cfg.cols} array, {cfg.dataflow} dataflow,
 # three SRAM buffers of the config's sizes, every layer from and to DRAM as SCALE-Sim runs
-# layers, one-byte words. Replay each row's trace with --mode ann --map spec (docs/peers.md).
+# layers, one-byte words. Replay each segment's trace with --mode ann --map spec (docs/peers.md).
 schema: arch-spec/1
 name: scalesim_{_UNSAFE.sub("_", cfg.run_name)}
 architecture: {ARCHITECTURE}
@@ -310,18 +246,25 @@ def extension_note(row: TopologyRow, name: str) -> str:
     return (f"layer {name} (line {row.line}): SCALE-Sim's output is {row.ofmap_h}x{row.ofmap_w} "
             f"(ceil((H - R + stride) / stride)) where a convolution floors; its input is extended from "
             f"{row.ifmap_h}x{row.ifmap_w} to {h}x{w} so the trace has SCALE-Sim's outputs (every count "
-            f"equal but the DRAM input reads, which count the extension)")
+            f"equal but the DRAM input reads, which count the extension); it reads the network input, so it "
+            f"starts a trace segment")
+
+
+def _replay_command(trace: Path, spec: Path) -> str:
+    return f"run_sim.py replay {trace} --arch {spec} --mode ann --map spec"
 
 
 def import_scalesim(config_path, topology_path, out_dir, temp: Callable[[Path], Path] | None = None) -> dict:
-    """Write ``out_dir``/arch.yaml (the config as a systolic_array spec), one trace per
-    topology row (``NNN_<name>.h5``) and manifest.json (the rows, their traces and the
-    replay command). Every input is read and checked before anything is written.
-    ``temp(dest)``: the path to write ``dest`` to (an all-or-nothing writer's temporary,
-    sim.report.output.Outputs.temp); None writes ``dest`` itself (``out_dir`` created).
+    """Write ``out_dir``/arch.yaml (the config as a systolic_array spec), the topology's rows
+    chained into as few traces as :func:`segments` allows (one: ``network.h5``; several:
+    ``NNN_<first row>.h5``) and manifest.json (the segments, their rows and inserted layers,
+    the rows and the replay commands). Every input is read and checked before anything is
+    written. ``temp(dest)``: the path to write ``dest`` to (an all-or-nothing writer's
+    temporary, sim.report.output.Outputs.temp); None writes ``dest`` itself (``out_dir``
+    created).
 
-    Returns {"spec": path, "traces": {layer: path}, "manifest": path, "warnings": [text]}.
-    SpecError naming the file and field for bad input."""
+    Returns {"spec": path, "manifest": path, "traces": [path per segment], "replay": [command
+    per segment], "warnings": [text]}. SpecError naming the file and field for bad input."""
     from sim.trace.synthetic import write_synthetic_trace   # h5py: only when writing
 
     cfg = read_config(config_path)
@@ -329,41 +272,52 @@ def import_scalesim(config_path, topology_path, out_dir, temp: Callable[[Path], 
     text = spec_text(cfg, str(topology_path))
     parse_arch_spec(strict_yaml_load(text), config_path)  # a config value out of the spec's range
     names = layer_names(rows)
-    layers = []
-    for row, name in zip(rows, names):
+    for row, name in zip(rows, names):   # each row alone, as it reads the network input
         layer = row.layer(name)
         try:
             check_limits(1, 1, layer.input_shape, [layer])
         except LimitExceeded as exc:
             raise SpecError(topology_path, f"line {row.line}", exc.message) from None
-        layers.append(layer)
+    segs = segments(rows, names)
     out_dir = Path(out_dir)
     if temp is None:
         out_dir.mkdir(exist_ok=True)
     dest = {"spec": out_dir / SPEC_FILE, "manifest": out_dir / MANIFEST_FILE}
-    files = {name: f"{i:03d}_{name}.h5" for i, name in enumerate(names)}
+    files = [NETWORK_FILE] if len(segs) == 1 else [f"{i:03d}_{seg.rows[0]}.h5" for i, seg in enumerate(segs)]
+    commands = [_replay_command(out_dir / f, dest["spec"]) for f in files]
 
     def target(path: Path) -> Path:
         return temp(path) if temp is not None else path
 
     target(dest["spec"]).write_text(text)
-    warnings, entries = [], []
-    for row, name, layer in zip(rows, names, layers):
-        write_synthetic_trace(target(out_dir / files[name]), [layer], layer.input_shape,
-                              model=f"scalesim:{Path(topology_path).stem}:{row.name}", T=1, n_samples=1,
+    for seg, file in zip(segs, files):
+        write_synthetic_trace(target(out_dir / file), seg.layers, seg.layers[0].input_shape,
+                              model=f"scalesim:{Path(topology_path).stem}:{seg.rows[0]}", T=1, n_samples=1,
                               rate=0.5, seed=0, with_weights=False, dataset="scalesim-dense")
+    seg_of = {name: i for i, seg in enumerate(segs) for name in seg.rows}
+    by_name = {l.name: l for seg in segs for l in seg.layers}
+    warnings, entries = [], []
+    for row, name in zip(rows, names):
+        seg = segs[seg_of[name]]
+        lk, layer = seg.links[name], by_name[name]
         if row.extended:
             warnings.append(extension_note(row, name))
-        entries.append({"line": row.line, "name": row.name, "layer": name, "trace": files[name],
+        entries.append({"line": row.line, "name": row.name, "layer": name, "segment": seg_of[name],
+                        "trace": files[seg_of[name]], "kind": layer.kind,
+                        "reads": NETWORK_INPUT if lk is None else seg.rows[seg.rows.index(name) - 1],
+                        "pool": 1 if lk is None else lk.pool, "padding": 0 if lk is None else lk.padding,
                         "ifmap": [row.ifmap_h, row.ifmap_w], "filter": [row.filt_h, row.filt_w],
                         "channels": row.channels, "num_filters": row.num_filters, "stride": row.stride,
                         "depthwise": row.depthwise, "ofmap": [row.ofmap_h, row.ofmap_w],
-                        "trace_input": list(layer.input_shape), "extended": row.extended, "macs": row.macs})
+                        "trace_input": list(layer.input_shape), "padded_input": [row.channels, *row.input_hw],
+                        "extended": row.extended, "macs": row.macs})
     manifest = {"schema": MANIFEST_SCHEMA, "config": str(config_path), "topology": str(topology_path),
                 "spec": SPEC_FILE, "rows": cfg.rows, "cols": cfg.cols, "dataflow": cfg.dataflow,
                 "ifmap_kb": cfg.ifmap_kb, "filter_kb": cfg.filter_kb, "ofmap_kb": cfg.ofmap_kb,
-                "replay": f"run_sim.py replay {out_dir}/NNN_<layer>.h5 --arch {dest['spec']} --mode ann --map spec",
-                "layers": entries, "warnings": warnings}
+                "segments": [{"trace": file, "rows": seg.rows, "layers": [l.name for l in seg.layers],
+                              "inserted": seg.inserted, "replay": cmd}
+                             for seg, file, cmd in zip(segs, files, commands)],
+                "replay": commands, "layers": entries, "warnings": warnings}
     target(dest["manifest"]).write_text(json.dumps(manifest, indent=2) + "\n")
     return {"spec": str(dest["spec"]), "manifest": str(dest["manifest"]),
-            "traces": {name: str(out_dir / files[name]) for name in names}, "warnings": warnings}
+            "traces": [str(out_dir / f) for f in files], "replay": commands, "warnings": warnings}
