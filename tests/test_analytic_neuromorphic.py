@@ -45,7 +45,10 @@ def options(data) -> list[str]:
             pick("mapping.partition", ["channel_major", "spatial"]),
             pick("mapping.placement", ["row_major", "nearest"]),
             pick("mapping.multicast", [False, True]), pick("mapping.weight_sharing", [True, False]),
-            pick("data.ann_activation_bits", [0, 8])]
+            pick("data.ann_activation_bits", [0, 8]),
+            # the chip's Loihi behaviour (docs/architectures/neuromorphic.md)
+            pick("mapping.readout_every_step", [True, False]), pick("mapping.direct_input", ["events", "bias"]),
+            pick("mapping.neuron_updates", ["all", "active"])]
 
 
 @FAST

@@ -67,7 +67,11 @@ class LayerEventStats:
     (measured only): per input element its spikes (``spikes_in``) and the samples in which
     it is non-zero (``nonzero_in``: ANN activation or image pixel); per output neuron its
     spikes (``spikes_out``) and the samples in which its ANN level is non-zero
-    (``nonzero_out``); summed over samples and steps. Closed forms whose counts depend on
+    (``nonzero_out``); summed over samples and steps. Per output neuron of a layer with
+    neurons, the (sample, step) pairs in which it receives input or fires (``active_snn``;
+    a direct-input layer and an add of a current receive every step) and the samples in
+    which the twin's neuron receives a non-zero input or outputs one (``active_ann``): the
+    neuromorphic mesh's ``neuron_updates: active``. Closed forms whose counts depend on
     which elements fire (the neuromorphic mesh) weight static per-element figures by these.
     """
 
@@ -114,6 +118,36 @@ def stored_input_spikes(st: LayerEventStats, sources: list) -> int | float:
     return int(total) if np.issubdtype(el.dtype, np.integer) else float(total)
 
 
+def window_or(layer: LayerSpec, x: np.ndarray) -> np.ndarray:
+    """Neurons reached by a set of input elements: ``x`` bool [R, n_inputs] -> bool
+    [R, n_neurons], neuron o set when a set element has a synapse into o. Conv and pooling:
+    the channels of each group ORed, then each output pixel's window gathered through an
+    index table of its taps (padding taps to an always-false column); linear: any input;
+    add: the operands at the same position."""
+    R = x.shape[0]
+    if layer.kind == "linear":
+        return np.repeat(x.any(axis=1, keepdims=True), layer.n_neurons, axis=1)
+    if layer.kind == "add":
+        return x.reshape(R, layer.n_operands, -1).any(axis=1)
+    c, h, w = layer.input_shape
+    k, oh, ow = layer.output_shape
+    groups = layer.groups if layer.kind == "conv2d" else c
+    dy, dx = layer.dilation_hw
+
+    def taps(n_in, n_out, kk, stride, pad, dil):
+        pos = np.arange(n_out)[:, None] * stride - pad + np.arange(kk)[None, :] * dil
+        return np.where((pos >= 0) & (pos < n_in), pos, -1)   # [n_out, kk]
+
+    ty = taps(h, oh, layer.kernel[0], layer.stride[0], layer.padding[0], dy)
+    tx = taps(w, ow, layer.kernel[1], layer.stride[1], layer.padding[1], dx)
+    flat = ty[:, None, :, None] * w + tx[None, :, None, :]                     # [oh, ow, kh, kw]
+    flat = np.where((ty[:, None, :, None] < 0) | (tx[None, :, None, :] < 0), h * w, flat)
+    g = x.reshape(R, groups, c // groups, h * w).any(axis=2)
+    g = np.concatenate([g, np.zeros((R, groups, 1), dtype=bool)], axis=2)
+    out = g[:, :, flat.reshape(oh * ow, -1)].any(axis=3)                        # [R, groups, oh*ow]
+    return np.repeat(out, k // groups, axis=1).reshape(R, -1)
+
+
 def _unpack(packed: np.ndarray, n: int) -> np.ndarray:
     """Packed spikes uint8 [T, bytes] -> 0/1 int64 [T, n] (padding bits dropped)."""
     return np.unpackbits(packed, axis=1, count=n, bitorder=SPIKE_BITORDER).astype(np.int64)
@@ -142,7 +176,9 @@ def trace_event_stats(trace, samples: int | None = None, progress: bool = False)
                                    per_element={"spikes_in": np.zeros(l.n_inputs, np.int64),
                                                 "nonzero_in": np.zeros(l.n_inputs, np.int64),
                                                 "spikes_out": np.zeros(l.n_neurons, np.int64),
-                                                "nonzero_out": np.zeros(l.n_neurons, np.int64)})
+                                                "nonzero_out": np.zeros(l.n_neurons, np.int64),
+                                                "active_snn": np.zeros(l.n_neurons, np.int64),
+                                                "active_ann": np.zeros(l.n_neurons, np.int64)})
            for l in layers}
     def current(src) -> bool:
         return src is not None and src.output == "current"
@@ -171,8 +207,10 @@ def trace_event_stats(trace, samples: int | None = None, progress: bool = False)
     for i in range(n):
         for l in layers:
             st, f = out[l.name], fan[l.name]
+            dense = analog[l.name] or any(current(s) for s in srcs[l.name])  # input every step
             if analog[l.name]:
                 x = trace.input(i).reshape(-1) if trace.has_input else np.ones(l.n_inputs)
+                bits = None
             else:   # the operands' spikes and levels, concatenated in ``inputs`` order
                 size = l.n_inputs // l.n_operands
                 bits = np.concatenate([source_bits(s, i, size) for s in srcs[l.name]], axis=1)
@@ -187,6 +225,14 @@ def trace_event_stats(trace, samples: int | None = None, progress: bool = False)
             st.per_element["nonzero_in"] += nz
             st.ann_nonzero_inputs += int(nz.sum())
             st.ann_macs += int(f[nz].sum())
+            if l.has_neurons:   # neuron updates with input or a spike (neuron_updates: active)
+                act_snn = np.ones((T, l.n_neurons), bool) if dense else window_or(l, bits.astype(bool))
+                act_ann = np.ones((1, l.n_neurons), bool) if dense and not analog[l.name] else window_or(l, nz[None])
+                if l.output == "spikes":
+                    act_snn |= _unpack(trace.spikes_packed(l.name, i), l.n_neurons).astype(bool)
+                    act_ann |= trace.activations(l.name, i).reshape(1, -1) != 0
+                st.per_element["active_snn"] += act_snn.sum(axis=0)
+                st.per_element["active_ann"] += act_ann[0]
             if l.output == "spikes":
                 fired = _unpack(trace.spikes_packed(l.name, i), l.n_neurons)
                 f_t = fired.sum(axis=1)

@@ -88,6 +88,7 @@ def _part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, fig: PartFig
     part = fig.part
     N = int(part.node_neurons.sum())
     spiking = l.output == "spikes"
+    bias = analog and spec.mapping["direct_input"] == "bias"  # no input event: a bias per neuron
     if n_configs > 1:  # every configuration pages its weights in, every sample
         words = int(groups.synapse_bits[part.g0:part.g1].sum()) // d.weight_bits
         led.add("dram.weight_read", d.weight_bits, weights_paged_per_sample=n * words)
@@ -96,7 +97,9 @@ def _part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, fig: PartFig
     size = l.n_inputs // len(sources)
     steps = T if snn else 1
     if has_dram and (analog or not part.input_on_chip):
-        if analog:
+        if bias:
+            led.add("dram.input_read", d.psum_bits, bias_once_per_sample=n * N)
+        elif analog:
             led.add("dram.input_read", d.input_bits, image_once_per_sample=n * l.n_inputs)
         else:
             bits = address_bits(l.n_inputs) + (0 if snn else ab)
@@ -115,10 +118,11 @@ def _part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, fig: PartFig
         c = c + cur.astype(c.dtype)
     # a packet: destination router, the source element's address, the payload
     flits = mesh.flits(mesh.header_bits + address_bits(l.n_inputs) + payload)
-    led.add("noc.packet", flits * mesh.flit_bits, packet_per_destination=_num(c @ fig.packets))
-    led.add("noc.flit_hop_ew", mesh.flit_bits, flit_hops=flits * _num(c @ fig.hops_ew))
-    led.add("noc.flit_hop_ns", mesh.flit_bits, flit_hops=flits * _num(c @ fig.hops_ns))
-    syn = _num(c @ fig.synapses)
+    if not bias:
+        led.add("noc.packet", flits * mesh.flit_bits, packet_per_destination=_num(c @ fig.packets))
+        led.add("noc.flit_hop_ew", mesh.flit_bits, flit_hops=flits * _num(c @ fig.hops_ew))
+        led.add("noc.flit_hop_ns", mesh.flit_bits, flit_hops=flits * _num(c @ fig.hops_ns))
+    syn = 0 if bias else _num(c @ fig.synapses)
     syn_cur = _num(cur.astype(np.int64) @ fig.synapses)  # the current values among them
     out = st.per_element["spikes_out" if snn else "nonzero_out"]
     fired = _num(out[groups.neuron_mask(part.g0, part.g1)].sum()) if spiking else 0
@@ -132,7 +136,9 @@ def _part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, fig: PartFig
             led.add("neuron_memory.state_read", d.psum_bits, maximum_read_once_per_sample=n * N)
         led.add("core.fire", 1, output_event=fired)
     else:
-        _neuron_part(led, spec, l, st, syn - syn_cur, syn_cur, fired, N, mode, T)
+        mask = groups.neuron_mask(part.g0, part.g1)
+        _neuron_part(led, spec, l, st, syn - syn_cur, syn_cur, fired, N, mode, T, bias,
+                     _updated(spec, st, mask, mode, T, N, bias, any(currents)))
     if part.output_off_chip and has_dram:
         if spiking:
             bits = address_bits(l.n_neurons) + (0 if snn else ab)
@@ -144,17 +150,41 @@ def _part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, fig: PartFig
             led.add("dram.output_write", mb, readout_once_per_sample=n * N)
 
 
+def _updated(spec, st: LayerEventStats, mask: np.ndarray, mode: str, T: int, N: int, bias: bool,
+             reads_current: bool) -> dict:
+    """The neuron updates a part charges (compare, state write, leak), as {cause: count}:
+    every neuron every step, or with ``neuron_updates: active`` the (neuron, step) pairs with
+    input or a spike (``active_snn`` / ``active_ann`` of the part's neurons); a direct-input
+    layer in the SNN, a bias in the twin and an add of a current give every neuron input
+    every step."""
+    n, steps = st.samples, (T if mode == "snn" else 1)
+    if spec.mapping["neuron_updates"] == "all" or reads_current or (
+            st.analog_input and (mode == "snn" or bias)):
+        return {"neuron_update_per_step": n * steps * N}
+    key = f"active_{mode}"
+    if key not in st.per_element:
+        raise ValueError("neuron_updates: active needs measured statistics (trace_event_stats)")
+    return {"neuron_update_with_input_or_spike": _num(st.per_element[key][mask].sum())}
+
+
 def _neuron_part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, syn, syn_cur, fired, N: int,
-                 mode: str, T: int) -> None:
+                 mode: str, T: int, bias: bool, updated: dict) -> None:
     """The synaptic events and neuron updates of a part of a neuron layer (not a max pool);
     ``syn_cur``: an add's arriving current values (each a membrane read-modify-write and an
-    add, like an operand event). A current layer updates no neuron."""
+    add, like an operand event). A current layer updates no neuron. ``bias``: the direct
+    input is each neuron's bias (no synaptic event: the bias written once per sample, read
+    every step); ``updated``: the updates charged (:func:`_updated`); every neuron's state is
+    read every step. A readout is updated every step with ``readout_every_step`` (SNN)."""
     d, n, snn = spec.data, st.samples, mode == "snn"
     graded = st.analog_input or not snn
     mb = d.membrane_bits if snn else d.psum_bits
-    if stores_weights(l):
+    if bias:
+        led.add(f"neuron_memory.{'current' if snn else 'psum'}_write", d.psum_bits, bias_stored_once_per_sample=n * N)
+        if snn:
+            led.add("neuron_memory.current_read", d.psum_bits, bias_read_per_neuron_step=n * T * N)
+    elif stores_weights(l):
         led.add("synapse_memory.weight_read", d.weight_bits, weight_per_synaptic_event=syn)
-    if graded:
+    if graded and not bias:
         acc = "current" if snn else "psum"
         if stores_weights(l):
             led.add("core.mac", d.weight_bits, graded_event_mac=syn)
@@ -162,7 +192,7 @@ def _neuron_part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, syn, 
             led.add("core.add", d.psum_bits, graded_operand_add=syn, current_value_add=syn_cur)
         led.add(f"neuron_memory.{acc}_read", d.psum_bits, graded_event_mac=syn, current_value_add=syn_cur)
         led.add(f"neuron_memory.{acc}_write", d.psum_bits, graded_event_mac=syn, current_value_add=syn_cur)
-    else:
+    elif not graded:
         led.add("neuron_memory.membrane_read", mb, integrate_per_synaptic_event=syn, current_value_add=syn_cur)
         led.add("neuron_memory.membrane_write", mb, integrate_per_synaptic_event=syn, current_value_add=syn_cur)
     steps = T if snn else 1
@@ -171,13 +201,16 @@ def _neuron_part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, syn, 
                      else {"integrate_per_synaptic_event": syn})
         led.add("core.add", mb, **integrate, current_value_add=syn_cur, reset_per_output_spike=fired)
         if l.neuron is not None and l.neuron.leaks:
-            led.add("core.leak", mb, leak_per_neuron_step=n * T * N)
-    if l.output == "spikes":
+            led.add("core.leak", mb, **{("leak_per_neuron_step" if c == "neuron_update_per_step" else c): v
+                                        for c, v in updated.items()})
+    readout = l.output == "potential"
+    if l.output == "spikes" or (snn and readout and spec.mapping["readout_every_step"]):
         led.add("neuron_memory.state_read", mb, neuron_update_per_step=n * steps * N)
-        led.add("core.compare", mb, neuron_update_per_step=n * steps * N)
-        led.add("neuron_memory.state_write", mb, neuron_update_per_step=n * steps * N)
-        led.add("core.fire", 1, output_event=fired)
-    elif l.output == "potential":
+        led.add("core.compare", mb, **updated)
+        led.add("neuron_memory.state_write", mb, **updated)
+        if l.output == "spikes":
+            led.add("core.fire", 1, output_event=fired)
+    if readout:
         led.add("neuron_memory.state_read", mb, readout_once_per_sample=n * N)
 
 

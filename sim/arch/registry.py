@@ -102,7 +102,10 @@ ARCH_KINDS: tuple[ArchKind, ...] = (
                     "neuron_memory": "neuron_memory", "dram": "dram"},
         optional_components=("dram",),  # without it, a model that does not fit the mesh is an error
         mapping={"partition": choice("channel_major", "spatial"), "placement": choice("row_major", "nearest"),
-                 "multicast": boolean(), "weight_sharing": boolean(), "io_x": MESH_COORD, "io_y": MESH_COORD},
+                 "multicast": boolean(), "weight_sharing": boolean(), "io_x": MESH_COORD, "io_y": MESH_COORD,
+                 # behaviour of the chip, not mapping choices: never in mapping_space
+                 "readout_every_step": boolean(), "direct_input": choice("events", "bias"),
+                 "neuron_updates": choice("all", "active")},
         mapping_space={"partition": ("channel_major", "spatial"), "placement": ("row_major", "nearest"),
                        "multicast": Capability(False), "weight_sharing": Capability(False)},
         simulator="sim.architectures.neuromorphic:Neuromorphic",

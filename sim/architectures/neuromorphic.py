@@ -21,7 +21,7 @@ import simpy
 
 from sim.arch.spec import ArchSpec
 from sim.architectures.base import RunResult, Simulator, add_counts, add_ledger, add_workload
-from sim.architectures.neuromorphic_mapping import RoutedMapping, Traffic, build_routed
+from sim.architectures.neuromorphic_mapping import RoutedMapping, Traffic, build_routed, reached
 from sim.engine import Dram, Ledger
 from sim.engine.noc import BarrierSteps, Mesh, StepLoad
 from sim.kernels.noc import hop_histogram
@@ -93,6 +93,10 @@ class Neuromorphic(Simulator):
         super().__init__(spec, workload)
         self.act_bits = self.d.ann_bits(workload.trace.meta.ann_activation_bits)
         self.multicast = spec.mapping["multicast"]
+        # chip behaviour (docs/architectures/neuromorphic.md, "Loihi behaviour")
+        self.readout_every_step = spec.mapping["readout_every_step"]
+        self.bias_input = spec.mapping["direct_input"] == "bias"
+        self.active_only = spec.mapping["neuron_updates"] == "active"
         self.synop_cycles = spec[CORE].synop_cycles
         self.update_cycles = spec[CORE].neuron_update_cycles
         self.has_dram = DRAM in spec.components
@@ -109,6 +113,8 @@ class Neuromorphic(Simulator):
         """(ptr, idx, payload_bits) of the events entering ``part`` (one row per step), over
         the layer's input elements: its sources' outputs concatenated (an add's operands)."""
         i = part.layer_index
+        if self.wl.analog[i] and self.bias_input:  # a per-neuron bias: no input event enters
+            return np.zeros(2, dtype=np.int64), np.zeros(0, dtype=np.int64), 0
         if self.wl.analog[i]:  # direct encoding: the analog input enters once, as graded events
             idx = events.nonzero_input(self.wl.layers[i].n_inputs)
             return np.array([0, idx.size], dtype=np.int64), idx, self.d.input_bits
@@ -150,6 +156,33 @@ class Neuromorphic(Simulator):
         mine = np.concatenate([[0], np.cumsum((g >= part.g0) & (g < part.g1))])
         return (mine[ptr[1:]] - mine[ptr[:-1]]).astype(np.int64)
 
+    def _updated(self, part: Part, mode: str, events: SampleEvents, steps: int) -> np.ndarray:
+        """Neurons of the part whose update is charged at each step (int64 [steps]): all of
+        them, or with ``neuron_updates: active`` those that receive input at that step or fire.
+        Input: a synaptic event (SNN spike, twin non-zero graded value), an add's current value
+        (every step), or a direct-input layer's drive (added every step in the SNN; the twin's
+        bias reaches every neuron, its graded events only the neurons they reach)."""
+        i, l = part.layer_index, self.wl.layers[part.layer_index]
+        N = int(part.node_neurons.sum())
+        if not self.active_only or self.wl.current_operands(i) or (
+                self.wl.analog[i] and (mode == "snn" or self.bias_input)):
+            return np.full(steps, N, dtype=np.int64)
+        x = np.zeros((steps, l.n_inputs), dtype=bool)
+        if mode == "snn":
+            ptr, idx = events.input_spike_indices(i)
+            x[np.repeat(np.arange(steps), np.diff(ptr)), idx] = True
+        else:
+            x[0, events.input_nonzero(i)] = True
+        active = reached(l, x)
+        if l.output == "spikes":
+            if mode == "snn":
+                ptr, idx = events.spike_indices(l.name, l.n_neurons)
+                active[np.repeat(np.arange(steps), np.diff(ptr)), idx] = True
+            else:
+                active[0, events.nonzero_levels(l.name)] = True
+        mine = self.map.groups[i].neuron_mask(part.g0, part.g1)
+        return active[:, mine].sum(axis=1).astype(np.int64)
+
     def _flits(self, part: Part, payload: int) -> int:
         """Flits of one address event into ``part``'s layer: the destination router, the
         source element's address (axon id) and the payload (0 for a spike, the activation or
@@ -181,14 +214,18 @@ class Neuromorphic(Simulator):
         led.add(name, NOC, "flit_hop_ns", tr.hops_ns[k] * flits, fb)
 
     def _count_part(self, led: Ledger, part: Part, mode: str, T: int, flits: int, tr: Traffic, fired,
-                    analog: bool):
+                    analog: bool, updated: np.ndarray):
         """Ledger counts of one part on one sample: the arriving events, then the neuron
         updates of every step. Graded events (the analog input, ANN activations) arrive
         once and multiply (a residual add's only add); spikes arrive every step and only add.
         A max pool holds no neurons: each event is one compare per covering window (the
         spike OR; the twin's running max), and it emits its outputs. A current layer
         integrates like a neuron layer but updates no neuron (its values leave as packets);
-        an add counts each arriving current value as an operand event (``tr`` holds them)."""
+        an add counts each arriving current value as an operand event (``tr`` holds them).
+        ``updated[t]``: the neurons whose update (compare, state write, leak) step t charges;
+        every neuron's state is read every step. A direct input given as a bias sends no
+        event: each neuron's bias is written once and read and added every step. A readout
+        is updated every step with ``readout_every_step`` (never fires), and read out once."""
         d, l = self.d, self.wl.layers[part.layer_index]
         name, N = l.name, int(part.node_neurons.sum())
         snn = mode == "snn"
@@ -196,7 +233,8 @@ class Neuromorphic(Simulator):
         synops = tr.synops
         graded = analog or not snn
         weights = stores_weights(l)
-        for k in range(synops.shape[0]):
+        bias = analog and self.bias_input
+        for k in range(0 if bias else synops.shape[0]):
             self._count_traffic(led, name, flits, tr, k)
             syn_k = int(synops[k])
             if l.kind == "maxpool":  # stateless OR, or the twin's running max
@@ -225,19 +263,25 @@ class Neuromorphic(Simulator):
                 led.add(name, NEU, "state_read", N, d.psum_bits)
             led.add(name, CORE, "fire", int(fired.sum()), 1)
             return
+        if bias:  # the drive, computed off-chip, stored once per sample as each neuron's bias
+            led.add(name, NEU, "current_write" if snn else "psum_write", N, d.psum_bits)
         leaks = snn and l.neuron is not None and l.neuron.leaks
+        updates = l.output == "spikes" or (snn and l.output == "potential" and self.readout_every_step)
         for t in range(T):
             if snn:  # accumulate spikes (or the stored current), reset the fired
+                if bias:  # the bias is read every step
+                    led.add(name, NEU, "current_read", N, d.psum_bits)
                 adds = (N if analog else int(synops[t])) + int(fired[t])
                 led.add(name, CORE, "add", adds, mb)
                 if leaks:  # LIF: the membrane decays, inside the step's neuron update
-                    led.add(name, CORE, "leak", N, mb)
-            if l.output == "spikes":
+                    led.add(name, CORE, "leak", int(updated[t]), mb)
+            if updates:
                 led.add(name, NEU, "state_read", N, mb)
-                led.add(name, CORE, "compare", N, mb)
-                led.add(name, NEU, "state_write", N, mb)
-                led.add(name, CORE, "fire", int(fired[t]), 1)
-            elif l.output == "potential" and t == T - 1:  # the readout's potentials leave the chip
+                led.add(name, CORE, "compare", int(updated[t]), mb)
+                led.add(name, NEU, "state_write", int(updated[t]), mb)
+                if l.output == "spikes":
+                    led.add(name, CORE, "fire", int(fired[t]), 1)
+            if l.output == "potential" and t == T - 1:  # the readout's potentials leave the chip
                 led.add(name, NEU, "state_read", N, mb)
 
     def _segment(self, led: Ledger, s: int, mode: str, events: SampleEvents, clock: Clock):
@@ -266,7 +310,10 @@ class Neuromorphic(Simulator):
             tr = self.routed.traffic(k, events_ptr, events_idx, flits)
             analog = self.wl.analog[part.layer_index]
             if self.has_dram and (analog or not part.input_on_chip):
-                if analog:
+                if analog and self.bias_input:  # the part's biases, one per neuron
+                    led.add(name, DRAM, "input_read", N, d.psum_bits)
+                    dram_in += N * d.psum_bits
+                elif analog:
                     led.add(name, DRAM, "input_read", l.n_inputs, d.input_bits)
                     dram_in += l.n_inputs * d.input_bits
                 else:  # the events of the operands that come from off-chip
@@ -280,7 +327,8 @@ class Neuromorphic(Simulator):
                         led.add(name, DRAM, "input_read", values, mb)
                         dram_in += values * mb
             fired = self._fired(part, mode, events, T)
-            self._count_part(led, part, mode, T, flits, tr, fired, analog)
+            updated = self._updated(part, mode, events, T) if l.has_neurons else None
+            self._count_part(led, part, mode, T, flits, tr, fired, analog, updated)
             K = tr.core_synops.shape[0]  # rows of input events: T for spikes, 1 for graded events
             rows = np.zeros((T, n_nodes), dtype=np.int64)
             link = np.zeros((T, tr.link_flits.shape[1]), dtype=np.int64)
@@ -298,7 +346,7 @@ class Neuromorphic(Simulator):
                     dram_out += values * mb
             # per-step work of the part's busiest core
             upd = np.zeros(T, dtype=np.int64)  # a max pool updates no neurons
-            if spiking and l.has_neurons:
+            if l.has_neurons and (spiking or (mode == "snn" and self.readout_every_step)):
                 upd[:] = part.node_neurons.max() * self.update_cycles
             elif l.has_neurons:
                 upd[-1] = part.node_neurons.max() * self.update_cycles

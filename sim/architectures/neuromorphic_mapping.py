@@ -116,3 +116,25 @@ def build_routed(spec: ArchSpec, layers: list[LayerSpec], sources: Sources) -> R
     routing = [layer_routing(lg) for lg in mapping.groups]
     routes = [_routes(mapping, routing, p, multicast) for p in mapping.parts]
     return RoutedMapping(mapping, routing, routes, multicast)
+
+
+def reached(layer: LayerSpec, x: np.ndarray) -> np.ndarray:
+    """Which neurons of ``layer`` an input pattern reaches: ``x`` bool [R, n_inputs] (one row
+    per step) -> bool [R, n_neurons], neuron o set in row r when at least one set input
+    element has a synapse into o. The layer is seen as a grouped conv (``conv_view``: linear,
+    pools and adds too): the inputs are ORed over the operands and the channels of each conv
+    group, then over the window's taps, one strided slice per tap. The closed form counts the
+    same set from an index table of each window (sim.analytic.layer_stats)."""
+    v = conv_view(layer)
+    R = x.shape[0]
+    g = x.reshape(R, v.operands, v.conv_groups, v.in_c // v.conv_groups, v.in_h, v.in_w).any(axis=(1, 3))
+    (kh, kw), (sy, sx), (py, px), (dy, dx) = v.kernel, v.stride, v.padding, v.dilation
+    height = max(v.in_h + py, (kh - 1) * dy + sy * (v.out_h - 1) + 1)
+    width = max(v.in_w + px, (kw - 1) * dx + sx * (v.out_w - 1) + 1)
+    padded = np.zeros((R, v.conv_groups, height, width), dtype=bool)
+    padded[:, :, py:py + v.in_h, px:px + v.in_w] = g
+    out = np.zeros((R, v.conv_groups, v.out_h, v.out_w), dtype=bool)
+    for i in range(kh):
+        for j in range(kw):
+            out |= padded[:, :, i * dy:i * dy + sy * (v.out_h - 1) + 1:sy, j * dx:j * dx + sx * (v.out_w - 1) + 1:sx]
+    return np.repeat(out, v.out_c_per, axis=1).reshape(R, -1)
