@@ -96,7 +96,8 @@ VARIANTS = {
     "memory_hierarchy": [[], ["mapping.loop_order=time_major", "mapping.zero_skipping=false"],
                          ["mapping.snn_weight_tiling=true", "components.global_buffer.capacity_bytes=1024"],
                          ["components.global_buffer.capacity_bytes=256"]],
-    "neuromorphic": [[], ["components.noc.width=1", "components.noc.height=1", "mapping.multicast=true"]],
+    "neuromorphic": [[], ["components.noc.width=1", "components.noc.height=1", "mapping.multicast=true"],
+                     ["mapping.weight_sharing=false"]],  # explicit synapses: sparse_weight_read
     "spatial_dataflow": [[], ["mapping.per_hop=true", "mapping.on_overflow=fold", "mapping.delivery=multicast",
                               "components.pe_array.rows=1", "components.pe_array.cols=2"]],
     "systolic_array": [[], ["mapping.dataflow=os", "mapping.layer_io=on_chip", "mapping.skip_zero_rows=true",
@@ -133,6 +134,24 @@ def test_every_action_the_simulators_count_is_declared_by_its_component_class():
     for name, cls in COMPONENT_CLASSES.items():
         assert counted.get(name, set()) <= set(cls.performs), (name, counted.get(name, set()) - set(cls.performs))
         assert set(cls.performs) <= counted.get(name, set()), (name, set(cls.performs) - counted.get(name, set()))
+
+
+@pytest.mark.parametrize("table,conv,dense,sparse", [("loihi", 24.0, 35.5, 33.6), ("paper_v1_45nm", 20, 20, 20),
+                                                      ("horowitz_45nm", None, None, None)])
+def test_the_loihi_table_prices_each_synapse_kind_and_the_others_one_price(table, conv, dense, sparse):
+    """A synaptic event's read by synapse kind (conv: shared kernels, dense: a linear layer's
+    matrix, sparse: explicit synapses) costs SANA-FE's Loihi figure per kind; the paper and
+    Horowitz tables price every kind as ``synapse_memory_read``."""
+    from sim.report.pricing import action_energy_pj
+
+    t = load_energy_table(table)
+    one = [action_energy_pj(t, "synapse_memory", a, 8, 4096)
+           for a in ("weight_read", "dense_weight_read", "sparse_weight_read")]
+    if conv is None:  # one price: the class rule's synapse_memory_read (by capacity here)
+        conv = dense = sparse = t.entries["synapse_memory_read"].energy_for(8, 4096)
+    assert one == pytest.approx([conv, dense, sparse])
+    kinds = {"synapse_memory_dense_weight_read", "synapse_memory_sparse_weight_read"}
+    assert (kinds <= set(t.entries)) == (table == "loihi") and (kinds & set(t.entries)) in (kinds, set())
 
 
 def test_asking_for_an_absent_entry_names_it():

@@ -157,7 +157,7 @@ def test_add_and_maxpool_counts_equal_a_brute_force_over_spikes_and_mapping(runs
     assert got["noc.packet"] == want["packet"]
     assert got["noc.flit_hop_ew"] == want["hops_ew"]
     assert got["noc.flit_hop_ns"] == want["hops_ns"]
-    assert got.get("synapse_memory.weight_read", 0) == 0  # neither stores weights
+    assert not any(v for k, v in got.items() if k.startswith("synapse_memory."))  # neither stores weights
     assert got["core.fire"] == fired
     N = layer.n_neurons * 4  # neurons x samples
     if name == "maxpool":  # one compare per (input event, covering window); no neuron update
@@ -391,7 +391,7 @@ def test_a_current_layer_updates_no_neuron_and_sends_n_values_per_step_to_its_ad
         assert not {k for k in got if k.split(".")[1] in ("compare", "fire", "leak", "state_read", "state_write")
                     and got[k]}, name
         syn = result.workload[name]["synaptic_ops" if mode == "snn" else "macs"]
-        assert syn > 0 and got["synapse_memory.weight_read"] == syn
+        assert syn > 0 and got["synapse_memory.weight_read"] == syn  # conv layers, shared kernels
         acc = "membrane" if mode == "snn" else "psum"
         assert got[f"neuron_memory.{acc}_read"] == got[f"neuron_memory.{acc}_write"] == syn
         assert got["core.add" if mode == "snn" else "core.mac"] == syn

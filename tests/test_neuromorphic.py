@@ -26,6 +26,16 @@ SMALL = ["components.noc.width=8", "components.noc.height=8", "components.neuron
          "components.synapse_memory.capacity_bytes=1024"]
 
 
+#: a synaptic event's weight read, one action per synapse kind (docs/architectures/neuromorphic.md)
+SYNAPSE_READS = ("synapse_memory.weight_read", "synapse_memory.dense_weight_read",
+                 "synapse_memory.sparse_weight_read")
+
+
+def synaptic_reads(counts: dict) -> int:
+    """Weight reads of every synapse kind."""
+    return sum(counts.get(k, 0) for k in SYNAPSE_READS)
+
+
 def simulate(trace_path, overrides, mode="snn", samples=None):
     spec = load_arch_spec("neuromorphic", overrides)
     with open_trace(trace_path) as tr:
@@ -130,11 +140,21 @@ def test_packets_per_spike_are_its_distinct_destination_cores(tiny_trace):
     assert result.ledger.layer_counts("fc1")["noc.packet"] == 2 * result.workload["fc1"]["spikes_in"]
 
 
+@pytest.mark.parametrize("sharing", [True, False])
 @pytest.mark.parametrize("mode", ["snn", "ann"])
-def test_each_synaptic_event_reads_its_weight_once(tiny_trace, mode):
-    _, result, _ = simulate(tiny_trace, SMALL, mode)
+def test_each_synaptic_event_reads_its_weight_once_as_its_synapse_kind(tiny_trace, mode, sharing):
+    """One read per synaptic event, counted by how the core stores the synapses: a linear
+    layer's dense matrix (dense_weight_read), a conv's or average pool's shared kernels
+    (weight_read) or, without weight sharing, its explicit synapses (sparse_weight_read)."""
+    sim, result, _ = simulate(tiny_trace, SMALL + [f"mapping.weight_sharing={str(sharing).lower()}"], mode)
+    kinds = {l.name: l.kind for l in sim.wl.layers}
+    assert {"linear", "conv2d", "avgpool"} <= set(kinds.values())
     for name, work in result.workload.items():
-        reads = result.ledger.layer_counts(name)["synapse_memory.weight_read"]
+        got = result.ledger.layer_counts(name)
+        kind = ("dense_weight_read" if kinds[name] == "linear" else "weight_read" if sharing
+                else "sparse_weight_read")
+        reads = got[f"synapse_memory.{kind}"]
+        assert synaptic_reads(got) == reads, name  # no other kind
         ops = "adds" if name.startswith("pool") else "macs" if mode == "ann" or name == "conv1" else "synaptic_ops"
         assert reads == work[ops], name   # an average pool's sums are adds
 
@@ -167,7 +187,7 @@ def test_smaller_cores_mean_more_cores_no_fewer_hops_and_the_same_synaptic_ops(t
         assert sim.map.n_segments == 1
         t = result.ledger.totals()
         runs.append((result.extra["mapping"]["cores_used"], t["noc.flit_hop_ew"] + t["noc.flit_hop_ns"],
-                     t["synapse_memory.weight_read"]))
+                     synaptic_reads(t)))
     cores, hops, synops = zip(*runs)
     assert cores[0] < cores[1] < cores[2]
     assert hops[0] <= hops[1] <= hops[2]
@@ -198,7 +218,7 @@ def test_multicast_sends_one_packet_per_event_that_reaches_a_core_and_never_more
     u, m = uni.ledger.totals(), multi.ledger.totals()
     assert m["noc.packet"] <= u["noc.packet"]
     assert m["noc.flit_hop_ew"] + m["noc.flit_hop_ns"] <= u["noc.flit_hop_ew"] + u["noc.flit_hop_ns"]
-    assert m["synapse_memory.weight_read"] == u["synapse_memory.weight_read"]
+    assert synaptic_reads(m) == synaptic_reads(u) > 0
 
 
 def test_a_model_larger_than_the_mesh_pages_its_weights_from_dram(tiny_trace):
@@ -278,7 +298,7 @@ def hand_bits(key: str, mode: str) -> int:
     flit (⌈log2 16⌉ + ⌈log2 8⌉ = 7 header bits + at most ⌈log2 512⌉ = 9 address bits + at most
     8 payload bits = 24 ≤ 32) and so is each flit hop."""
     state = 16 if mode == "snn" else 24
-    fixed = {"synapse_memory.weight_read": 8, "core.mac": 8, "core.add": 16, "core.fire": 1,
+    fixed = {**dict.fromkeys(SYNAPSE_READS, 8), "core.mac": 8, "core.add": 16, "core.fire": 1,
              "core.compare": state, "neuron_memory.state_read": state, "neuron_memory.state_write": state,
              "neuron_memory.membrane_read": 16, "neuron_memory.membrane_write": 16,
              "neuron_memory.current_read": 24, "neuron_memory.current_write": 24,
@@ -340,11 +360,17 @@ def test_workload_totals_match_the_memory_hierarchy(tiny_trace):
         assert {k: a["totals"][k] for k in keys} == {k: b["totals"][k] for k in keys}
 
 
-def test_loihi_prices_a_synaptic_op_at_the_published_figure(tiny_trace):
-    sim, result, spec = simulate(tiny_trace, [], samples=1)
+@pytest.mark.parametrize("sharing", [True, False])
+def test_loihi_prices_a_synaptic_op_at_the_published_figure_of_its_synapse_kind(tiny_trace, sharing):
+    """SANA-FE's Loihi synapse units: conv 24.0 pJ, dense 35.5 pJ, sparse 33.6 pJ per op."""
+    sim, result, spec = simulate(tiny_trace, [f"mapping.weight_sharing={str(sharing).lower()}"], samples=1)
     rep = build_report(result, spec, load_energy_table("loihi"), {})
-    e = rep["energy_pj"]["by_action"]
-    assert e["synapse_memory.weight_read"] == pytest.approx(24.0 * rep["counts"]["synapse_memory.weight_read"])
+    e, c = rep["energy_pj"]["by_action"], rep["counts"]
+    conv = "synapse_memory.weight_read" if sharing else "synapse_memory.sparse_weight_read"
+    assert c[conv] > 0 and c["synapse_memory.dense_weight_read"] > 0
+    assert e[conv] == pytest.approx((24.0 if sharing else 33.6) * c[conv])
+    assert e["synapse_memory.dense_weight_read"] == pytest.approx(35.5 * c["synapse_memory.dense_weight_read"])
+    assert synaptic_reads(c) == c[conv] + c["synapse_memory.dense_weight_read"]
     assert e["noc.flit_hop_ew"] == pytest.approx(3.0 * rep["counts"]["noc.flit_hop_ew"])
     assert e["noc.flit_hop_ns"] == pytest.approx(4.2 * rep["counts"]["noc.flit_hop_ns"])
     assert e["core.fire"] == pytest.approx(69.3 * rep["counts"]["core.fire"])

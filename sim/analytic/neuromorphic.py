@@ -9,9 +9,11 @@ graded events, the samples in which it is non-zero) and the static figures of el
 each part of a layer — packets p_i, hops h^ew_i and h^ns_i, synapses σ_i on the part's cores —
 
     noc.packet = Σ c_i·p_i,  noc.flit_hop_ew = f·Σ c_i·h^ew_i,  noc.flit_hop_ns = f·Σ c_i·h^ns_i,
-    synapse_memory.weight_read = Σ c_i·σ_i  (= E when the layer is whole on the mesh)
+    synapse_memory.<kind>_read = Σ c_i·σ_i  (= E when the layer is whole on the mesh)
 
-with f the flits per packet; the per-neuron terms need each part's neurons and output events.
+with f the flits per packet and the read's kind that of the layer's synapses
+(:func:`synapse_read`: ``dense_weight_read`` for a linear layer, ``weight_read`` for a conv or
+average pool with shared kernels, ``sparse_weight_read`` without); the per-neuron terms need each part's neurons and output events.
 On a layer graph a layer's input elements are its sources' outputs concatenated (an add's
 operands), so a source read by several consumers is counted in each; an add's events read no
 weights, a max pool's are compares (no neuron update), a LIF layer pays ``core.leak`` per
@@ -58,6 +60,16 @@ def _num(x):
 #: Where a layer's synapse operations count in the workload totals (sim.workload.OP_TOTAL,
 #: restated: the closed forms import no workload): MACs, residual adds or max-pool compares.
 OP_TOTAL = {"conv2d": "macs", "linear": "macs", "avgpool": "adds", "add": "adds", "maxpool": "compares"}
+
+
+def synapse_read(l: LayerSpec, weight_sharing: bool) -> str:
+    """The ``synapse_memory`` action one synaptic event of a weight-storing layer counts (the
+    kind of its synapses, restated from the simulator's
+    ``sim.architectures.neuromorphic_mapping.synapse_read``): a linear layer's dense matrix,
+    a conv's or average pool's shared kernels (``weight_sharing``) or explicit synapses."""
+    if l.kind == "linear":
+        return "dense_weight_read"
+    return "weight_read" if weight_sharing else "sparse_weight_read"
 
 
 def _dram_reads(led: TermLedger, key: str, bits: int, c, part, sources: list, size: int) -> None:
@@ -183,7 +195,8 @@ def _neuron_part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, syn, 
         if snn:
             led.add("neuron_memory.current_read", d.psum_bits, bias_read_per_neuron_step=n * T * N)
     elif stores_weights(l):
-        led.add("synapse_memory.weight_read", d.weight_bits, weight_per_synaptic_event=syn)
+        led.add(f"synapse_memory.{synapse_read(l, spec.mapping['weight_sharing'])}", d.weight_bits,
+                weight_per_synaptic_event=syn)
     if graded and not bias:
         acc = "current" if snn else "psum"
         if stores_weights(l):

@@ -94,7 +94,9 @@ COMPONENT_CLASSES: dict[str, ComponentClass] = {c.name: c for c in (
     ComponentClass("core", {"synop_cycles": POS_CYCLES, "neuron_update_cycles": POS_CYCLES},
                    actions={**_PE_OPS, "fire": ("spike_out",)}, performs=("mac", "add", "compare", "leak", "fire")),
     ComponentClass("synapse_memory", {"capacity_bytes": CAPACITY, "width_bits": WIDTH}, level="sram", memory=True,
-                   performs=("weight_read", "weight_write")),
+                   # a synaptic event's read by synapse kind: conv (shared kernels), dense
+                   # (a linear layer's matrix), sparse (every synapse stored explicitly)
+                   performs=("weight_read", "dense_weight_read", "sparse_weight_read", "weight_write")),
     ComponentClass("neuron_memory", {"capacity_bytes": CAPACITY, "width_bits": WIDTH}, level="sram", memory=True,
                    performs=("membrane_read", "membrane_write", "current_read", "current_write",
                              "psum_read", "psum_write", "state_read", "state_write")),

@@ -21,7 +21,7 @@ import simpy
 
 from sim.arch.spec import ArchSpec
 from sim.architectures.base import RunResult, Simulator, add_counts, add_ledger, add_workload
-from sim.architectures.neuromorphic_mapping import RoutedMapping, Traffic, build_routed, reached
+from sim.architectures.neuromorphic_mapping import RoutedMapping, Traffic, build_routed, reached, synapse_read
 from sim.engine import Dram, Ledger
 from sim.engine.noc import BarrierSteps, Mesh, StepLoad
 from sim.kernels.noc import hop_histogram
@@ -93,6 +93,7 @@ class Neuromorphic(Simulator):
         super().__init__(spec, workload)
         self.act_bits = self.d.ann_bits(workload.trace.meta.ann_activation_bits)
         self.multicast = spec.mapping["multicast"]
+        self.weight_sharing = spec.mapping["weight_sharing"]
         # chip behaviour (docs/architectures/neuromorphic.md, "Loihi behaviour")
         self.readout_every_step = spec.mapping["readout_every_step"]
         self.bias_input = spec.mapping["direct_input"] == "bias"
@@ -218,6 +219,8 @@ class Neuromorphic(Simulator):
         """Ledger counts of one part on one sample: the arriving events, then the neuron
         updates of every step. Graded events (the analog input, ANN activations) arrive
         once and multiply (a residual add's only add); spikes arrive every step and only add.
+        Each synaptic event reads one weight, counted as the layer's synapse kind
+        (:func:`synapse_read`: dense, conv or sparse synapse memory).
         A max pool holds no neurons: each event is one compare per covering window (the
         spike OR; the twin's running max), and it emits its outputs. A current layer
         integrates like a neuron layer but updates no neuron (its values leave as packets);
@@ -233,6 +236,7 @@ class Neuromorphic(Simulator):
         synops = tr.synops
         graded = analog or not snn
         weights = stores_weights(l)
+        read = synapse_read(l, self.weight_sharing) if weights else None  # the synapse kind
         bias = analog and self.bias_input
         for k in range(0 if bias else synops.shape[0]):
             self._count_traffic(led, name, flits, tr, k)
@@ -246,7 +250,7 @@ class Neuromorphic(Simulator):
                     led.add(name, NEU, "psum_write", syn_k, d.psum_bits)
                 continue
             if weights:
-                led.add(name, SYN, "weight_read", syn_k, d.weight_bits)
+                led.add(name, SYN, read, syn_k, d.weight_bits)
             if graded:
                 acc = "current" if snn else "psum"
                 if weights:

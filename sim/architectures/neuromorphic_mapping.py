@@ -118,6 +118,18 @@ def build_routed(spec: ArchSpec, layers: list[LayerSpec], sources: Sources) -> R
     return RoutedMapping(mapping, routing, routes, multicast)
 
 
+def synapse_read(layer: LayerSpec, weight_sharing: bool) -> str:
+    """The ``synapse_memory`` action one synaptic event of ``layer`` counts: the synapse kind
+    is how the core stores the layer's synapses (SANA-FE's Loihi synapse units). A linear
+    layer's weights are a dense matrix (``dense_weight_read``); a conv or average pool stores
+    each output channel's kernel once with ``weight_sharing`` (``weight_read``, the conv
+    synapse) and every synapse explicitly without it (``sparse_weight_read``). Only for a
+    layer that stores weights (:func:`sim.mapping.neuromorphic.stores_weights`)."""
+    if layer.kind == "linear":
+        return "dense_weight_read"
+    return "weight_read" if weight_sharing else "sparse_weight_read"
+
+
 def reached(layer: LayerSpec, x: np.ndarray) -> np.ndarray:
     """Which neurons of ``layer`` an input pattern reaches: ``x`` bool [R, n_inputs] (one row
     per step) -> bool [R, n_neurons], neuron o set in row r when at least one set input
