@@ -399,11 +399,12 @@ def test_replay_plot_dir_writes_the_noc_figures(tmp_path):
 
 
 def test_each_barrier_separated_step_pays_the_barrier_once(tiny_trace):
-    _, base, _ = simulate(tiny_trace, SMALL, samples=1)
-    sim, slow, _ = simulate(tiny_trace, SMALL + ["components.noc.barrier_cycles=175"], samples=1)
+    fast, base, _ = simulate(tiny_trace, SMALL, samples=1)
+    sim, slow, _ = simulate(tiny_trace, SMALL + ["components.noc.barrier_cycles=1175"], samples=1)
+    assert sim.map.n_segments == 1 and fast.barrier_cycles(0) < 1175  # the spec's table row
     depth = max(p.position for p in sim.map.parts) + 1
     steps = sim.wl.T + depth - 1  # one configuration: a pipeline of T + L - 1 steps
-    assert slow.cycles - base.cycles == (175 - 75) * steps
+    assert slow.cycles - base.cycles == (1175 - fast.barrier_cycles(0)) * steps
 
 
 def test_narrower_flits_load_the_links_more_and_never_shorten_a_step(tiny_trace):

@@ -32,7 +32,9 @@ How SANA-FE's network is built from the trace:
   steps; SANA-FE processes a spike's synapses in the step it is sent, so every count falls in
   the T steps). ``pipelined``: a layer at depth j of our pipeline plays step t at step t + j
   (T + L - 1 steps, as our timing model): each neuron is updated only in its layer's window,
-  but SANA-FE accesses every neuron every step.
+  but SANA-FE accesses every neuron every step. Ours runs the same schedule: the script sets
+  ``mapping.schedule`` to it (a ``--set mapping.schedule=...`` of yours comes after and wins);
+  the spec's other timing fields are SANA-FE's Loihi values already (docs/architectures/neuromorphic.md, "Time").
 
 The figures per layer: synaptic ops (ours: weight reads, i.e. synaptic events and layer-1
 MACs; SANA-FE: synapse look-ups), neuron updates, spikes, packets, east-west and north-south
@@ -331,11 +333,16 @@ def build_network(args, tr, wl, spec) -> dict:
 # --------------------------------------------------------------------------------------------
 # Runs.
 
+def ours_sets(args) -> list[str]:
+    """Our spec overrides: SANA-FE's schedule, then the user's ``--set`` (which win)."""
+    return [f"mapping.schedule={args.schedule}", *(args.set or [])]
+
+
 def run_ours(args, out: Path) -> dict:
     cmd = [sys.executable, str(REPO / "run_sim.py"), "replay", str(args.trace), "--arch", args.arch,
            "--energy", args.energy, "--mode", "snn", "--map", "spec", "--samples", str(args.samples),
            "--json", str(out / "report.json"), "--quiet"]
-    for s in args.set or []:
+    for s in ours_sets(args):
         cmd += ["--set", s]
     t = time.time()
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
@@ -589,7 +596,7 @@ def run(args) -> int:
         raise ParameterError(str(out), "--out", f"directory {str(out.parent)!r} does not exist")
     for d in (out, out / "sanafe", out / "ours"):
         d.mkdir(exist_ok=True)
-    spec = load_arch_spec(args.arch, args.set or [])
+    spec = load_arch_spec(args.arch, ours_sets(args))
     table = load_energy_table(args.energy)
     ex = sanafe_examples_dir(args.sanafe_python)
     t = time.time()
@@ -635,6 +642,9 @@ def run(args) -> int:
         "sanafe_arch": arch_info, "sanafe_totals": theirs["totals"], "attribution_check": attribution,
         "sanafe_barrier_us_per_step": theirs["barrier_us_per_step"],
         "ours_per_sample": {"energy_pj": ours["energy_pj"], "latency_us": ours["latency_us"]},
+        "ours_schedule": spec.mapping["schedule"],
+        "latency_ours_over_sanafe": ours["latency_us"] / theirs["totals"]["sim_time_us"]
+        if theirs["totals"]["sim_time_us"] else None,
         "wall_s": {"ours": round(ours_run["wall_s"], 3), "sanafe": round(res["wall_s_outer"], 3),
                    "sanafe_build": round(res["build_s"], 3), "total": None},
         "rows": rows, "sanafe_per_step": theirs["per_step"],
@@ -656,6 +666,9 @@ def run(args) -> int:
     st = theirs["totals"]
     print(f"SANA-FE totals per sample: energy {st['energy']}, neurons updated {st['updated']}, fired {st['fired']}, "
           f"packets {st['packets']}, hops {st['hops']}, synapse events {st['spikes']}, time {st['sim_time_us']:.3f} us")
+    la, lb = ours["latency_us"], st["sim_time_us"]
+    print(f"latency per sample: ours {la:.3f} us ({spec.mapping['schedule']}), SANA-FE {lb:.3f} us "
+          f"({args.schedule}); ours / SANA-FE = {la / lb:.4f} ({(la - lb) / lb:+.2%})")
     print(f"wall: ours {ours_run['wall_s']:.1f} s, SANA-FE {res['wall_s_outer']:.1f} s, total "
           f"{summary['wall_s']['total']:.1f} s; written {out / 'crosscheck.json'}, {out / 'crosscheck.csv'}")
     return 0

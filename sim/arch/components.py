@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sim.arch.fields import (BANDWIDTH, CAPACITY, CYCLES, MESH_SIDE, POS, POS_CYCLES, WIDTH, Kind)
+from sim.arch.fields import (BANDWIDTH, BARRIER, CAPACITY, CYCLES, MESH_SIDE, POS, POS_CYCLES, WIDTH, Kind)
 
 
 @dataclass(frozen=True)
@@ -86,12 +86,19 @@ COMPONENT_CLASSES: dict[str, ComponentClass] = {c.name: c for c in (
     ComponentClass("pe_array", {"rows": MESH_SIDE, "cols": MESH_SIDE, "ops_per_cycle": POS}, actions=_PE_OPS,
                    performs=("mac", "add", "compare", "leak")),
     ComponentClass("noc", {"width": MESH_SIDE, "height": MESH_SIDE, "flit_bits": WIDTH, "link_flits_per_cycle": POS,
-                           "router_latency_cycles": CYCLES, "barrier_cycles": CYCLES}, level="noc",
+                           "router_latency_cycles": CYCLES,
+                           # cycles, or a table [[cores in use, cycles], ...] (largest count <= cores)
+                           "barrier_cycles": BARRIER}, level="noc",
                    actions={"packet": ("noc_packet",), "flit_hop_ew": ("noc_hop_ew",),
                             "flit_hop_ns": ("noc_hop_ns",)},
                    performs=("packet", "flit_hop_ew", "flit_hop_ns")),
-    # a neuromorphic core's compute; a core's ``fire`` is one spike sent
-    ComponentClass("core", {"synop_cycles": POS_CYCLES, "neuron_update_cycles": POS_CYCLES},
+    # a neuromorphic core's compute; a core's ``fire`` is one spike sent. Its times are in ticks
+    # of 1/ticks_per_cycle clock cycle (a step still ends on a clock edge): per synaptic op by
+    # synapse kind (conv: shared kernels, also pools' and adds' operand ops; dense; sparse),
+    # per arriving packet, per neuron update (docs/architectures/neuromorphic.md, "Time")
+    ComponentClass("core", {"ticks_per_cycle": POS_CYCLES, "conv_synop_ticks": POS_CYCLES,
+                            "dense_synop_ticks": POS_CYCLES, "sparse_synop_ticks": POS_CYCLES,
+                            "packet_in_ticks": CYCLES, "neuron_update_ticks": POS_CYCLES},
                    actions={**_PE_OPS, "fire": ("spike_out",)}, performs=("mac", "add", "compare", "leak", "fire")),
     ComponentClass("synapse_memory", {"capacity_bytes": CAPACITY, "width_bits": WIDTH}, level="sram", memory=True,
                    # a synaptic event's read by synapse kind: conv (shared kernels), dense

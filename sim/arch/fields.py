@@ -147,3 +147,40 @@ MESH_COORD = integer(0, MAX_MESH_SIDE - 1)
 BANDWIDTH = integer(1, MAX_BANDWIDTH_BITS_PER_CYCLE)
 CYCLES, POS_CYCLES = integer(0, MAX_CYCLES), integer(1, MAX_CYCLES)
 CLOCK_MHZ = positive_number(MAX_CLOCK_MHZ)
+
+
+def cycles_or_table(key_max: int) -> Kind:
+    """Cycles (an integer in 0..MAX_CYCLES), or a table of 1..64 rows ``[count, cycles]`` with
+    distinct counts in ``1..key_max`` (e.g. cores in use; a list, so ``--set`` replaces it
+    whole): the value for ``n`` is the row of the largest count <= n (below the first count,
+    the first row). Returns an int, or a tuple of (count, cycles) pairs sorted by count."""
+    def check(v, where, file):
+        if not isinstance(v, list):
+            return CYCLES.check(v, where, file)
+        if not v or len(v) > 64:
+            raise SpecError(file, where, f"expected cycles or a table of 1..64 rows [count, cycles], got {show(v)}")
+        rows = []
+        for j, row in enumerate(v):
+            if not isinstance(row, list) or len(row) != 2:
+                raise SpecError(file, f"{where}[{j}]", f"expected a row [count, cycles], got {show(row)}")
+            k = row[0]
+            if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= key_max:
+                raise SpecError(file, f"{where}[{j}]", f"a count must be an integer in 1..{key_max:,}, got {show(k)}")
+            rows.append((k, CYCLES.check(row[1], f"{where}[{j}]", file)))
+        counts = [k for k, _ in rows]
+        if len(set(counts)) != len(counts):
+            raise SpecError(file, where, f"a count appears twice: {sorted(k for k in set(counts) if counts.count(k) > 1)}")
+        return tuple(sorted(rows))
+    return Kind(f"cycles, or a table of rows [count in 1..{key_max}, cycles]", check)
+
+
+def table_value(v, n: int) -> int:
+    """The value of a :func:`cycles_or_table` field for count ``n``."""
+    if isinstance(v, int):
+        return v
+    below = [c for k, c in v if k <= n]
+    return below[-1] if below else v[0][1]
+
+
+#: A barrier: cycles, or a table by cores in use (noc.barrier_cycles).
+BARRIER = cycles_or_table(MAX_MESH_SIDE * MAX_MESH_SIDE)

@@ -105,7 +105,8 @@ ARCH_KINDS: tuple[ArchKind, ...] = (
                  "multicast": boolean(), "weight_sharing": boolean(), "io_x": MESH_COORD, "io_y": MESH_COORD,
                  # behaviour of the chip, not mapping choices: never in mapping_space
                  "readout_every_step": boolean(), "direct_input": choice("events", "bias"),
-                 "neuron_updates": choice("all", "active")},
+                 "neuron_updates": choice("all", "active"), "update_overlap": boolean(),
+                 "schedule": choice("pipelined", "aligned")},
         mapping_space={"partition": ("channel_major", "spatial"), "placement": ("row_major", "nearest"),
                        "multicast": Capability(False), "weight_sharing": Capability(False)},
         simulator="sim.architectures.neuromorphic:Neuromorphic",

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
+from sim.arch.fields import table_value
 from sim.arch.spec import ArchSpec
 from sim.architectures.base import RunResult, Simulator, add_counts, add_ledger, add_workload
 from sim.architectures.neuromorphic_mapping import RoutedMapping, Traffic, build_routed, reached, synapse_read
@@ -37,7 +38,7 @@ class Clock:
     """Simulated time and hardware activity of one run, summed over samples.
 
     ``link_flits`` (int64 [4 * n_nodes]): flits each directed link carried; ``core_busy``:
-    cycles summed over cores; ``element_events[k]`` (int64 [n_inputs]): events of each input
+    ticks summed over cores; ``element_events[k]`` (int64 [n_inputs]): events of each input
     element of part k; ``layer_cycles``: cycles attributed to each layer; ``stalls``: cycles
     a step waited beyond its busiest core."""
 
@@ -54,7 +55,7 @@ class Clock:
 @dataclass
 class PartLoad:
     """Per-step demands of one part on the hardware (int64 [T] each, link_flits [T, 4 * n_nodes]):
-    its busiest core's synaptic-op and update cycles, its busiest core's total, the flits per
+    its busiest core's integration and update ticks, its busiest core's total, the flits per
     link and the longest path."""
 
     name: str
@@ -98,8 +99,15 @@ class Neuromorphic(Simulator):
         self.readout_every_step = spec.mapping["readout_every_step"]
         self.bias_input = spec.mapping["direct_input"] == "bias"
         self.active_only = spec.mapping["neuron_updates"] == "active"
-        self.synop_cycles = spec[CORE].synop_cycles
-        self.update_cycles = spec[CORE].neuron_update_cycles
+        # time (docs/architectures/neuromorphic.md, "Time"): core times in ticks
+        core = spec[CORE]
+        self.ticks = core.ticks_per_cycle
+        self.synop_ticks = {"weight_read": core.conv_synop_ticks, "dense_weight_read": core.dense_synop_ticks,
+                            "sparse_weight_read": core.sparse_synop_ticks}
+        self.packet_ticks = core.packet_in_ticks
+        self.update_ticks = core.neuron_update_ticks
+        self.aligned = spec.mapping["schedule"] == "aligned"
+        self.overlap = spec.mapping["update_overlap"]
         self.has_dram = DRAM in spec.components
         self.sources = workload.sources  # a layer graph: every source's events reach the layer
         self.producers = workload.producers
@@ -108,6 +116,7 @@ class Neuromorphic(Simulator):
         noc = spec[NOC]
         self.mesh = Mesh(self.map.mesh.width, self.map.mesh.height, noc.link_flits_per_cycle,
                          noc.router_latency_cycles)
+        self._barrier: dict[int, int] = {}
 
     # -- events of one sample -------------------------------------------------------------
     def _inputs(self, part: Part, mode: str, events: SampleEvents):
@@ -338,6 +347,9 @@ class Neuromorphic(Simulator):
             link = np.zeros((T, tr.link_flits.shape[1]), dtype=np.int64)
             hops = np.zeros(T, dtype=np.int64)
             rows[:K], link[:K], hops[:K] = tr.core_synops, tr.link_flits, tr.longest
+            arrive = np.zeros((T, n_nodes), dtype=np.int64)
+            if self.packet_ticks and K:
+                arrive[:K] = self.routed.arrivals(k, events_ptr, events_idx)
             if part.output_off_chip and self.has_dram:
                 if spiking:
                     act = "spike_write" if mode == "snn" else "activation_write"
@@ -348,38 +360,53 @@ class Neuromorphic(Simulator):
                     values = N * (T if l.output == "current" else 1)
                     led.add(name, DRAM, "output_write", values, mb)
                     dram_out += values * mb
-            # per-step work of the part's busiest core
+            # per-step work of the part's busiest core, in ticks: each synaptic op at its
+            # synapse kind's time (pools' and adds' operand ops at the conv time), each
+            # arriving packet, each neuron update
             upd = np.zeros(T, dtype=np.int64)  # a max pool updates no neurons
             if l.has_neurons and (spiking or (mode == "snn" and self.readout_every_step)):
-                upd[:] = part.node_neurons.max() * self.update_cycles
+                upd[:] = part.node_neurons.max() * self.update_ticks
             elif l.has_neurons:
-                upd[-1] = part.node_neurons.max() * self.update_cycles
-            work = rows * self.synop_cycles
-            busy = (work + part.node_neurons[None, :] * self.update_cycles * (upd > 0)[:, None]).max(axis=1)
+                upd[-1] = part.node_neurons.max() * self.update_ticks
+            syn = self.synop_ticks[synapse_read(l, self.weight_sharing)] if stores_weights(l) \
+                else self.synop_ticks["weight_read"]
+            work = rows * syn + arrive * self.packet_ticks
+            core_upd = part.node_neurons[None, :] * self.update_ticks * (upd > 0)[:, None]
+            busy = (np.maximum(work, core_upd) if self.overlap else work + core_upd).max(axis=1)
             loads.append(PartLoad(name, part.position, work.max(axis=1), upd, busy, link, hops))
             timeline.append((name, dram_in, dram_out))
             clock.link_flits += link.sum(axis=0)
-            clock.core_busy += int((work.sum(axis=1) + (N * self.update_cycles) * (upd > 0)).sum())
+            clock.core_busy += int((work.sum(axis=1) + (N * self.update_ticks) * (upd > 0)).sum())
             counts = clock.element_events.setdefault(k, np.zeros(l.n_inputs, dtype=np.int64))
             counts += np.bincount(events_idx, minlength=l.n_inputs)
-        self._time(loads, timeline, T, clock)
+        self._time(loads, timeline, T, clock, self.barrier_cycles(s))
 
-    def _time(self, loads: list[PartLoad], timeline, T: int, clock: Clock):
-        """Advance the clock: DRAM transfers in, the pipelined barrier steps, DRAM out."""
+    def barrier_cycles(self, s: int) -> int:
+        """The barrier of configuration s: ``noc.barrier_cycles``, or its table's row for the
+        cores the configuration uses (SANA-FE's ``sync_model: table``)."""
+        if s not in self._barrier:
+            nodes = np.unique(np.concatenate([p.group_node for p in self.map.segment_parts(s)]))
+            self._barrier[s] = table_value(self.spec[NOC].barrier_cycles, int((nodes >= 0).sum()))
+        return self._barrier[s]
+
+    def _time(self, loads: list[PartLoad], timeline, T: int, clock: Clock, barrier: int):
+        """Advance the clock: DRAM transfers in, the barrier steps, DRAM out. Pipelined: a part
+        at depth j plays its step t at step t + j (T + depth - 1 steps); aligned: every part
+        plays step t at step t (T steps), as SANA-FE does."""
         env, dram = clock.env, clock.dram
         for name, dram_in, _ in timeline:  # weights and off-chip inputs before the steps
             if dram_in:
                 t0 = env.now
                 env.run(until=env.process(dram.transfer(dram_in)))
                 clock.layer_cycles[name] += env.now - t0
-        depth = max(ld.position for ld in loads) + 1
+        depth = 1 if self.aligned else max(ld.position for ld in loads) + 1
         steps = []
         for g in range(T + depth - 1):
             labels, integ, upd, busy = [], [], [], []
             link = None
             hops = 0
             for ld in loads:
-                t = g - ld.position
+                t = g if self.aligned else g - ld.position
                 if 0 <= t < T:
                     labels.append(ld.name)
                     integ.append(int(ld.integrate[t]))
@@ -388,7 +415,7 @@ class Neuromorphic(Simulator):
                     link = ld.link_flits[t].copy() if link is None else link + ld.link_flits[t]
                     hops = max(hops, int(ld.longest[t]))
             steps.append(StepLoad(labels, integ, upd, busy, int(link.max()) if link is not None else 0, hops))
-        for st in clock.steps.run(steps):
+        for st in clock.steps.run(steps, barrier):
             clock.stalls += st.stall
             clock.layer_cycles[st.critical or loads[0].name] += st.latency
         for name, _, dram_out in timeline:  # off-chip outputs after the steps
@@ -407,7 +434,7 @@ class Neuromorphic(Simulator):
         m = self.mesh
         links = m.n_links * cycles  # a 1x1 mesh has no links: its NoC is never busy
         return {NOC: float(clock.link_flits.sum() / m.link_flits_per_cycle / links) if links else 0.0,
-                CORE: float(clock.core_busy / (m.n_nodes * cycles)),
+                CORE: float(clock.core_busy / self.ticks / (m.n_nodes * cycles)),
                 DRAM: float(clock.dram.busy_cycles / cycles) if self.has_dram else 0.0}
 
     def _noc_stats(self, led: Ledger, clock: Clock) -> NocStats:
@@ -449,7 +476,7 @@ class _Session:
         s = arch.spec
         dram = Dram(env, s[DRAM].width_bits, s[DRAM].bandwidth_bits_per_cycle, s[DRAM].latency_cycles) \
             if arch.has_dram else Dram(env, 1, 1, 0)
-        self.clock = Clock(env, dram, BarrierSteps(env, arch.mesh, s[NOC].barrier_cycles),
+        self.clock = Clock(env, dram, BarrierSteps(env, arch.mesh, 0, arch.ticks, arch.overlap),
                            {l.name: 0 for l in arch.wl.layers}, np.zeros(4 * arch.mesh.n_nodes, dtype=np.int64))
         self.work = new_totals(arch.wl.layers)
         self.samples = 0

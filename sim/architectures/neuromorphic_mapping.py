@@ -88,6 +88,34 @@ class RoutedMapping:
                                      part.group_node, *self.routes[k], mesh.width, mesh.n_nodes, flits,
                                      self.multicast))
 
+    def arrivals(self, k: int, ptr: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """Packets arriving at each node per row of part k's input events (int64 [rows, n_nodes]):
+        one per (event, destination core), unicast or multicast alike (a multicast tree hands
+        each of its destination cores the packet once)."""
+        pat, node = self._pairs(k)
+        part = self.mapping.parts[k]
+        n_nodes, n_pat = self.mapping.mesh.n_nodes, self.routing[part.layer_index].ptr.shape[0] - 1
+        poi = self.routing[part.layer_index].pattern_of_input
+        out = np.zeros((ptr.shape[0] - 1, n_nodes), dtype=np.int64)
+        for r in range(ptr.shape[0] - 1):
+            per_pattern = np.bincount(poi[idx[ptr[r]:ptr[r + 1]]], minlength=n_pat)
+            out[r] = np.bincount(node, weights=per_pattern[pat], minlength=n_nodes).astype(np.int64)
+        return out
+
+    def _pairs(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct (pattern, destination node) pairs of part k (cached)."""
+        cache = self.__dict__.setdefault("_pair_cache", {})
+        if k not in cache:
+            part = self.mapping.parts[k]
+            r = self.routing[part.layer_index]
+            pat = np.repeat(np.arange(r.ptr.shape[0] - 1, dtype=np.int64), np.diff(r.ptr))
+            node = part.group_node[r.group]
+            keep = node >= 0
+            n_nodes = self.mapping.mesh.n_nodes
+            key = np.unique(pat[keep] * n_nodes + node[keep])
+            cache[k] = (key // n_nodes, key % n_nodes)
+        return cache[k]
+
     def k_hop_static(self) -> float:
         """Mean hops over every possible packet: each input element once, each of its
         destination cores once (0 when no packet can arise)."""

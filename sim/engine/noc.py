@@ -7,10 +7,14 @@ Packets are routed dimension-ordered: along x first, then along y. The per-event
 lives in sim.kernels.noc; this module turns one step's loads (flits per link) into cycles.
 
 A time step is three transactions per core set (the cores of one layer): integrate the
-arriving events (synaptic ops, overlapping the network's delivery), wait until the network
-has delivered the step's last flit, update the neurons; then a barrier. The network's
-delivery time is the busiest link's flits over the link bandwidth plus the router latency
-times the longest path, so contention on one link sets the whole step's latency.
+arriving events (synaptic ops and packet arrivals, overlapping the network's delivery), wait
+until the network has delivered the step's last flit, update the neurons; or, with the
+update overlapped (SANA-FE's Loihi model), run the core's busiest max(integrate, update) and
+wait for the network. Then the step ends on the next clock edge and the barrier follows.
+Core times are in ticks (1/ticks_per_cycle of a cycle), so sub-cycle per-event times stay
+integers; each step is simulated on its own tick clock and lasts a whole number of cycles.
+The network's delivery time is the busiest link's flits over the link bandwidth plus the
+router latency times the longest path, so contention on one link sets the whole step's latency.
 """
 
 from __future__ import annotations
@@ -71,8 +75,9 @@ class Mesh:
 class StepLoad:
     """What one time step asks of the hardware.
 
-    ``integrate[k]`` / ``update[k]``: cycles of the busiest core of core set k for its
-    synaptic ops / its neuron updates; ``busy[k]`` the largest sum of the two on one core.
+    ``integrate[k]`` / ``update[k]``: ticks of the busiest core of core set k for its
+    integration (synaptic ops and arriving packets) / its neuron updates; ``busy[k]`` the
+    largest time of one core: integrate + update, or max(integrate, update) when overlapped.
     ``link_flits`` is the busiest link's load; ``longest_hops`` the critical path.
     """
 
@@ -86,6 +91,10 @@ class StepLoad:
 
 @dataclass
 class StepTimes:
+    """One step in cycles: its latency (work rounded up to a clock edge, plus the barrier),
+    the network's delivery, the stall (latency minus the busiest core's work), the core set
+    that finished last, and each core set's finish."""
+
     latency: int
     network: int
     stall: int
@@ -93,14 +102,23 @@ class StepTimes:
     per_label: dict = field(default_factory=dict)
 
 
-class BarrierSteps:
-    """Runs time steps on a simpy environment, one transaction per core set and one for
-    the network per step, then a barrier of ``barrier_cycles``."""
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
 
-    def __init__(self, env: simpy.Environment, mesh: Mesh, barrier_cycles: int):
+
+class BarrierSteps:
+    """Runs time steps on a simpy environment (in cycles): each step is simulated on its own
+    simpy clock in ticks, one transaction per core set and one for the network, and the
+    step's cycles are its last finish rounded up to a whole cycle, plus ``barrier_cycles``.
+    ``overlap``: a core updates its neurons while it integrates (its time is its ``busy``)."""
+
+    def __init__(self, env: simpy.Environment, mesh: Mesh, barrier_cycles: int, ticks_per_cycle: int = 1,
+                 overlap: bool = False):
         self.env = env
         self.mesh = mesh
         self.barrier = barrier_cycles
+        self.ticks = ticks_per_cycle
+        self.overlap = overlap
 
     def network_cycles(self, link_flits: int, longest_hops: int) -> int:
         if link_flits <= 0:
@@ -108,40 +126,49 @@ class BarrierSteps:
         return math.ceil(link_flits / self.mesh.link_flits_per_cycle) + \
             self.mesh.router_latency_cycles * longest_hops
 
-    def run(self, steps: list[StepLoad]) -> list[StepTimes]:
-        """Simulate the steps in order; returns each step's latency and stalls (cycles)."""
-        env = self.env
-        out: list[StepTimes] = []
+    def step_ticks(self, s: StepLoad) -> tuple[int, list[int]]:
+        """Simulate one step's work on a tick clock: (the last finish, each core set's finish)."""
+        env = simpy.Environment()
+        delivered = env.event()
+        finish = [0] * len(s.labels)
 
-        def core_set(integrate, update, delivered, finish, k):
-            yield env.timeout(integrate)
-            yield delivered
-            yield env.timeout(update)
+        def core_set(k):
+            if self.overlap:
+                yield env.all_of([env.timeout(s.busy[k]), delivered])
+            else:
+                yield env.timeout(s.integrate[k])
+                yield delivered
+                yield env.timeout(s.update[k])
             finish[k] = env.now
 
-        def network(cycles, done):
-            yield env.timeout(cycles)
-            done.succeed()
+        def network(ticks):
+            yield env.timeout(ticks)
+            delivered.succeed()
 
-        def driver():
-            for s in steps:
-                t0 = env.now
-                delivered = env.event()
-                net = self.network_cycles(s.link_flits, s.longest_hops)
-                env.process(network(net, delivered))
-                finish = [t0] * len(s.labels)
-                procs = [env.process(core_set(i, u, delivered, finish, k))
-                         for k, (i, u) in enumerate(zip(s.integrate, s.update))]
-                yield env.all_of(procs) if procs else delivered
-                yield env.timeout(self.barrier)
-                latency = env.now - t0
-                busiest = max(s.busy, default=0)
-                crit = None
-                if s.labels:
-                    k = max(range(len(s.labels)), key=lambda j: (finish[j], s.busy[j]))
-                    crit = s.labels[k]
-                out.append(StepTimes(latency, net, latency - busiest, crit,
-                                     {lab: f - t0 for lab, f in zip(s.labels, finish)}))
+        env.process(network(self.network_cycles(s.link_flits, s.longest_hops) * self.ticks))
+        procs = [env.process(core_set(k)) for k in range(len(s.labels))]
+        env.run(until=env.all_of(procs) if procs else delivered)
+        return env.now, finish
 
-        env.run(until=env.process(driver()))
+    def run(self, steps: list[StepLoad], barrier: int | None = None) -> list[StepTimes]:
+        """Simulate the steps in order, each followed by ``barrier`` cycles (default: the
+        constructor's); returns each step's latency and stalls (cycles)."""
+        env, R = self.env, self.ticks
+        barrier = self.barrier if barrier is None else barrier
+        out: list[StepTimes] = []
+        for s in steps:
+            work, finish = self.step_ticks(s)
+            latency = ceil_div(work, R) + barrier
+            env.run(until=env.process(_hold(env, latency)))
+            busiest = ceil_div(max(s.busy, default=0), R)
+            crit = None
+            if s.labels:
+                k = max(range(len(s.labels)), key=lambda j: (finish[j], s.busy[j]))
+                crit = s.labels[k]
+            out.append(StepTimes(latency, self.network_cycles(s.link_flits, s.longest_hops), latency - busiest,
+                                 crit, {lab: ceil_div(f, R) for lab, f in zip(s.labels, finish)}))
         return out
+
+
+def _hold(env: simpy.Environment, cycles: int):
+    yield env.timeout(cycles)
