@@ -186,7 +186,8 @@ def _neuron_part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, syn, 
     add, like an operand event). A current layer updates no neuron. ``bias``: the direct
     input is each neuron's bias (no synaptic event: the bias written once per sample, read
     every step); ``updated``: the updates charged (:func:`_updated`); every neuron's state is
-    read every step. A readout is updated every step with ``readout_every_step`` (SNN)."""
+    read every step. A readout is updated every step with ``readout_every_step`` (SNN; its
+    last step's state read is the read-out), else read out once."""
     d, n, snn = spec.data, st.samples, mode == "snn"
     graded = st.analog_input or not snn
     mb = d.membrane_bits if snn else d.psum_bits
@@ -223,7 +224,7 @@ def _neuron_part(led: TermLedger, spec, l: LayerSpec, st: LayerEventStats, syn, 
         led.add("neuron_memory.state_write", mb, **updated)
         if l.output == "spikes":
             led.add("core.fire", 1, output_event=fired)
-    if readout:
+    if readout and not (snn and spec.mapping["readout_every_step"]):
         led.add("neuron_memory.state_read", mb, readout_once_per_sample=n * N)
 
 

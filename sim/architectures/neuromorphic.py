@@ -237,7 +237,8 @@ class Neuromorphic(Simulator):
         ``updated[t]``: the neurons whose update (compare, state write, leak) step t charges;
         every neuron's state is read every step. A direct input given as a bias sends no
         event: each neuron's bias is written once and read and added every step. A readout
-        is updated every step with ``readout_every_step`` (never fires), and read out once."""
+        is updated every step with ``readout_every_step`` (never fires; the last step's state
+        read is its read-out), else read out once after the last step."""
         d, l = self.d, self.wl.layers[part.layer_index]
         name, N = l.name, int(part.node_neurons.sum())
         snn = mode == "snn"
@@ -294,7 +295,7 @@ class Neuromorphic(Simulator):
                 led.add(name, NEU, "state_write", int(updated[t]), mb)
                 if l.output == "spikes":
                     led.add(name, CORE, "fire", int(fired[t]), 1)
-            if l.output == "potential" and t == T - 1:  # the readout's potentials leave the chip
+            if l.output == "potential" and t == T - 1 and not updates:  # read out once, at the end
                 led.add(name, NEU, "state_read", N, mb)
 
     def _segment(self, led: Ledger, s: int, mode: str, events: SampleEvents, clock: Clock):
