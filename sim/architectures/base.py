@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from sim.arch.spec import ArchSpec
     from sim.workload import SampleEvents, Workload
 
-__all__ = ["MODES", "Architecture", "RunResult", "Session", "Simulator", "add_counts", "add_ledger",
+__all__ = ["MODES", "Architecture", "RunResult", "Session", "Simulator", "TileSession", "add_counts", "add_ledger",
            "add_workload", "split_evenly"]
 
 
@@ -129,3 +129,46 @@ def add_counts(into: dict[str, int], other: dict[str, int]) -> None:
     """Per-key integers (cycles per layer) of ``other`` added to ``into``."""
     for k, v in other.items():
         into[k] = into.get(k, 0) + v
+
+
+class TileSession:
+    """What a session that runs each sample's tiles through one tile pipeline
+    (sim.engine.TilePipeline: ``self.pipe`` with its ``dram``, ``sram`` and ``pe`` units) keeps
+    and how it merges chunks (:class:`Session`): the ledger ``led``, workload totals ``work``,
+    ``samples``, ``stalls``, ``absorbed_cycles`` and the per-layer integer dicts named in
+    ``COUNTERS`` (``layer_cycles`` and any of the architecture's own). Each sample's tiles run
+    from an idle pipeline to an idle pipeline, so a sample's cycles, stalls and busy cycles do
+    not depend on the samples before it: a chunk's add to the total."""
+
+    COUNTERS: tuple[str, ...] = ("layer_cycles",)
+
+    def _ran(self, stats) -> None:
+        """One sample's pipeline stats taken in."""
+        self.stalls += stats.stall_cycles
+        for name, c in stats.stage_cycles.items():
+            self.layer_cycles[name] += c
+        self.samples += 1
+
+    @property
+    def cycles(self) -> int:
+        return self.env.now + self.absorbed_cycles
+
+    def state(self) -> dict:
+        p = self.pipe
+        return {"ledger": self.led, "work": self.work, "samples": self.samples, "cycles": self.cycles,
+                "stalls": self.stalls, "busy": (p.dram.busy_cycles, p.sram.busy_cycles, p.pe.busy_cycles),
+                **{k: getattr(self, k) for k in self.COUNTERS}}
+
+    def absorb(self, state: dict) -> None:
+        add_ledger(self.led, state["ledger"])
+        add_workload(self.work, state["work"])
+        for k in self.COUNTERS:
+            add_counts(getattr(self, k), state[k])
+        self.samples += state["samples"]
+        self.absorbed_cycles += state["cycles"]
+        self.stalls += state["stalls"]
+        p = self.pipe
+        dram, sram, pe = state["busy"]
+        p.dram.busy_cycles += dram
+        p.sram.busy_cycles += sram
+        p.pe.busy_cycles += pe

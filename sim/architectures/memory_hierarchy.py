@@ -13,7 +13,7 @@ from __future__ import annotations
 import simpy
 
 from sim.arch.spec import ArchSpec
-from sim.architectures.base import RunResult, Simulator, add_counts, add_ledger, add_workload, split_evenly
+from sim.architectures.base import RunResult, Simulator, TileSession, split_evenly
 from sim.engine import Dram, Ledger, PEArray, Sram, TilePipeline
 from sim.engine.components import Tile
 from sim.mapping.encoding import address_bits
@@ -240,7 +240,7 @@ def pass_pe_ops(ops: int, K: int, P: int, rows: int, cols: int) -> list[int]:
             for i, (o, k) in enumerate(zip(share, ks))]
 
 
-class _Session:
+class _Session(TileSession):
     """One replay of a mode: every sample's tiles are counted into one ledger and run, in
     sample order, through one simpy tile pipeline (time accumulates over samples)."""
 
@@ -274,36 +274,10 @@ class _Session:
             for l, ev, t in order:
                 tiles += a._split(a.count_snn_step(led, l, plans[l.name], ev, t), plans[l.name])
         add_totals(self.work, layers, events, self.mode, T, a.zero_skipping)
-        stats = self.pipe.run(tiles)
-        self.stalls += stats.stall_cycles
-        for name, c in stats.stage_cycles.items():
-            self.layer_cycles[name] += c
-        self.samples += 1
-
-    # -- a replay in chunks of samples (sim.architectures.base.Session) ------------------
-    # Each sample's tiles run through the pipeline from an idle pipeline to an idle pipeline
-    # (every fetch, compute and write-back of the sample done), so a sample's cycles, stalls
-    # and busy cycles do not depend on the samples before it: a chunk's add to the total.
-    def state(self) -> dict:
-        return {"ledger": self.led, "work": self.work, "samples": self.samples,
-                "cycles": self.env.now + self.absorbed_cycles, "stalls": self.stalls,
-                "layer_cycles": self.layer_cycles,
-                "busy": (self.dram.busy_cycles, self.glb.busy_cycles, self.pe.busy_cycles)}
-
-    def absorb(self, state: dict) -> None:
-        add_ledger(self.led, state["ledger"])
-        add_workload(self.work, state["work"])
-        add_counts(self.layer_cycles, state["layer_cycles"])
-        self.samples += state["samples"]
-        self.absorbed_cycles += state["cycles"]
-        self.stalls += state["stalls"]
-        dram, glb, pe = state["busy"]
-        self.dram.busy_cycles += dram
-        self.glb.busy_cycles += glb
-        self.pe.busy_cycles += pe
+        self._ran(self.pipe.run(tiles))
 
     def finish(self) -> RunResult:
-        cycles = self.env.now + self.absorbed_cycles
+        cycles = self.cycles
         util = {DRAM: self.dram.busy_cycles / cycles if cycles else 0.0,
                 GLB: self.glb.busy_cycles / (cycles * self.glb.capacity) if cycles else 0.0,
                 PE: self.pe.busy_cycles / cycles if cycles else 0.0}

@@ -17,7 +17,7 @@ import numpy as np
 import simpy
 
 from sim.arch.spec import ArchSpec
-from sim.architectures.base import RunResult, Simulator, add_counts, add_ledger, add_workload, split_evenly
+from sim.architectures.base import RunResult, Simulator, TileSession, split_evenly
 from sim.engine import Dram, Ledger, PEArray, Sram, TilePipeline
 from sim.mapping.memory_hierarchy import keeps_state
 from sim.mapping.systolic_array import (DRAM, FILTER, IFMAP, OFMAP, PE, LayerPlan, check_mapping,
@@ -195,9 +195,11 @@ def _tiles(stage: str, cycles: np.ndarray, dram_in: int, dram_out: int, rate: in
             cycles * rate, np.asarray(split_evenly(dram_out, n), np.int64))
 
 
-class _Session:
+class _Session(TileSession):
     """One replay of a mode: every sample's folds counted into one ledger and run, in sample
     order, through one tile pipeline (time accumulates over samples)."""
+
+    COUNTERS = ("layer_cycles", "compute_cycles", "streamed_rows")
 
     def __init__(self, arch: SystolicArray, mode: str):
         self.arch, self.mode = arch, mode
@@ -247,38 +249,11 @@ class _Session:
         add_totals(self.work, a.wl.layers, sample.layers, self.mode, T, True)
         stages = [s for c in cols for s in c[0]]
         arrays = [np.concatenate([c[k] for c in cols]) for k in range(1, 5)]
-        stats = self.pipe.run_arrays(stages, *arrays)
-        self.stalls += stats.stall_cycles
-        for name, c in stats.stage_cycles.items():
-            self.layer_cycles[name] += c
-        self.samples += 1
-
-    # Each sample's folds run from an idle pipeline to an idle pipeline, so a sample's
-    # cycles, stalls and busy cycles do not depend on the samples before it.
-    def state(self) -> dict:
-        return {"ledger": self.led, "work": self.work, "samples": self.samples,
-                "cycles": self.env.now + self.absorbed_cycles, "stalls": self.stalls,
-                "layer_cycles": self.layer_cycles, "compute_cycles": self.compute_cycles,
-                "streamed_rows": self.streamed_rows,
-                "busy": (self.dram.busy_cycles, self.sram.busy_cycles, self.pe.busy_cycles)}
-
-    def absorb(self, state: dict) -> None:
-        add_ledger(self.led, state["ledger"])
-        add_workload(self.work, state["work"])
-        add_counts(self.layer_cycles, state["layer_cycles"])
-        add_counts(self.compute_cycles, state["compute_cycles"])
-        add_counts(self.streamed_rows, state["streamed_rows"])
-        self.samples += state["samples"]
-        self.absorbed_cycles += state["cycles"]
-        self.stalls += state["stalls"]
-        dram, sram, pe = state["busy"]
-        self.dram.busy_cycles += dram
-        self.sram.busy_cycles += sram
-        self.pe.busy_cycles += pe
+        self._ran(self.pipe.run_arrays(stages, *arrays))
 
     def finish(self) -> RunResult:
         a = self.arch
-        cycles = self.env.now + self.absorbed_cycles
+        cycles = self.cycles
         util = {DRAM: self.dram.busy_cycles / cycles if cycles else 0.0,
                 PE: self.pe.busy_cycles / cycles if cycles else 0.0}
         extra = {"plan": {n: p.as_report_dict() for n, p in self.plans.items()},

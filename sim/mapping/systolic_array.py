@@ -65,6 +65,33 @@ class Gemm:
         return self.F * self.K * self.groups
 
 
+@dataclass(frozen=True)
+class _Conv:
+    """A conv2d layer's geometry, defaults filled in."""
+
+    c: int
+    h: int
+    w: int
+    k: int
+    ho: int
+    wo: int
+    r: int
+    s: int
+    sh: int
+    sw: int
+    ph: int
+    pw: int
+    dh: int
+    dw: int
+    g: int
+
+
+def _conv(layer: "LayerSpec") -> _Conv:
+    (c, h, w), (k, ho, wo) = layer.input_shape, layer.output_shape
+    return _Conv(c, h, w, k, ho, wo, *layer.kernel, *(layer.stride or (1, 1)), *(layer.padding or (0, 0)),
+                 *layer.dilation_hw, layer.groups)
+
+
 def _covered(size: int, out: int, kernel: int, stride: int, dilation: int) -> int:
     """Positions of a padded axis of ``size`` that some window reads."""
     pos = {o * stride + k * dilation for o in range(out) for k in range(kernel)}
@@ -77,16 +104,10 @@ def gemm(layer: "LayerSpec") -> Gemm | None:
         return Gemm(1, layer.n_inputs, layer.output_shape[0], 1, layer.n_inputs, layer.n_inputs)
     if layer.kind != "conv2d":
         return None
-    c, h, w = layer.input_shape
-    k, ho, wo = layer.output_shape
-    r, s = layer.kernel
-    sh, sw = layer.stride or (1, 1)
-    ph, pw = layer.padding or (0, 0)
-    dh, dw = layer.dilation_hw
-    g = layer.groups
-    hp, wp = h + 2 * ph, w + 2 * pw
-    unique = _covered(hp, ho, r, sh, dh) * _covered(wp, wo, s, sw, dw) * c
-    return Gemm(ho * wo, r * s * (c // g), k // g, g, unique, hp * wp * c)
+    v = _conv(layer)
+    hp, wp = v.h + 2 * v.ph, v.w + 2 * v.pw
+    unique = _covered(hp, v.ho, v.r, v.sh, v.dh) * _covered(wp, v.wo, v.s, v.sw, v.dw) * v.c
+    return Gemm(v.ho * v.wo, v.r * v.s * (v.c // v.g), v.k // v.g, v.g, unique, hp * wp * v.c)
 
 
 @dataclass(frozen=True)
@@ -325,13 +346,9 @@ def im2col_nonzero(layer: "LayerSpec", spikes: np.ndarray) -> np.ndarray:
     fastest); a padded tap is False. A linear layer is P = 1."""
     if layer.kind == "linear":
         return spikes.reshape(1, 1, -1).astype(bool)
-    c, h, w = layer.input_shape
-    _, ho, wo = layer.output_shape
-    r, s = layer.kernel
-    sh, sw = layer.stride or (1, 1)
-    ph, pw = layer.padding or (0, 0)
-    dh, dw = layer.dilation_hw
-    g = layer.groups
+    v = _conv(layer)
+    c, h, w, ho, wo, r, s, g = v.c, v.h, v.w, v.ho, v.wo, v.r, v.s, v.g
+    sh, sw, ph, pw, dh, dw = v.sh, v.sw, v.ph, v.pw, v.dh, v.dw
     x = np.zeros((c, h + 2 * ph, w + 2 * pw), dtype=bool)
     x[:, ph:ph + h, pw:pw + w] = spikes.reshape(c, h, w)
     iy = (np.arange(ho) * sh)[:, None] + np.arange(r)[None, :] * dh          # [ho, r]
