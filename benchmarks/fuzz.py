@@ -1459,7 +1459,10 @@ def gen_args(rng: random.Random, case: Case, ctx: Context) -> None:
     if which == "set":
         arch = pick(rng, ARCH_NAMES)
         doc = yaml.safe_load((ARCH_DIR / f"{arch}.yaml").read_text())
-        paths = [p for p, v in leaves(doc) if not isinstance(v, (dict, list))]
+        # --set names fields: a list-valued field (noc.barrier_cycles as a table) is set whole,
+        # so no path runs into a list's items
+        paths = [p for p, v in leaves(doc) if not isinstance(v, (dict, list))
+                 and not any(isinstance(k, int) for k in p)]
         kind = pick(rng, ["bad-path", "bad-value", "section", "syntax", "valid"])
         if kind == "bad-path":
             path = list(pick(rng, paths))
