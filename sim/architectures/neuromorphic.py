@@ -14,7 +14,7 @@ transactions (sim.engine.noc). The rules are written out in docs/architectures/n
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import simpy
@@ -23,48 +23,15 @@ from sim.arch.fields import table_value
 from sim.arch.spec import ArchSpec
 from sim.architectures.base import RunResult, Simulator, add_counts, add_ledger, add_workload
 from sim.architectures.neuromorphic_mapping import RoutedMapping, Traffic, build_routed, reached, synapse_read
+from sim.architectures.neuromorphic_timing import Clock, PartLoad, advance
 from sim.engine import Dram, Ledger
-from sim.engine.noc import BarrierSteps, Mesh, StepLoad
+from sim.engine.noc import BarrierSteps, Mesh
 from sim.kernels.noc import hop_histogram
 from sim.mapping.encoding import address_bits
 from sim.mapping.neuromorphic import Mapping, Part, stores_weights
 from sim.workload import SampleEvents, Workload, add_totals, new_totals
 
 NOC, CORE, SYN, NEU, DRAM = "noc", "core", "synapse_memory", "neuron_memory", "dram"
-
-
-@dataclass
-class Clock:
-    """Simulated time and hardware activity of one run, summed over samples.
-
-    ``link_flits`` (int64 [4 * n_nodes]): flits each directed link carried; ``core_busy``:
-    ticks summed over cores; ``element_events[k]`` (int64 [n_inputs]): events of each input
-    element of part k; ``layer_cycles``: cycles attributed to each layer; ``stalls``: cycles
-    a step waited beyond its busiest core."""
-
-    env: simpy.Environment
-    dram: Dram
-    steps: BarrierSteps
-    layer_cycles: dict[str, int]
-    link_flits: np.ndarray
-    stalls: int = 0
-    core_busy: int = 0
-    element_events: dict[int, np.ndarray] = field(default_factory=dict)
-
-
-@dataclass
-class PartLoad:
-    """Per-step demands of one part on the hardware (int64 [T] each, link_flits [T, 4 * n_nodes]):
-    its busiest core's integration and update ticks, its busiest core's total, the flits per
-    link and the longest path."""
-
-    name: str
-    position: int
-    integrate: np.ndarray
-    update: np.ndarray
-    busy: np.ndarray
-    link_flits: np.ndarray
-    longest: np.ndarray
 
 
 @dataclass
@@ -380,7 +347,7 @@ class Neuromorphic(Simulator):
             clock.core_busy += int((work.sum(axis=1) + (N * self.update_ticks) * (upd > 0)).sum())
             counts = clock.element_events.setdefault(k, np.zeros(l.n_inputs, dtype=np.int64))
             counts += np.bincount(events_idx, minlength=l.n_inputs)
-        self._time(loads, timeline, T, clock, self.barrier_cycles(s))
+        advance(loads, timeline, T, clock, self.barrier_cycles(s), self.aligned)
 
     def barrier_cycles(self, s: int) -> int:
         """The barrier of configuration s: ``noc.barrier_cycles``, or its table's row for the
@@ -389,41 +356,6 @@ class Neuromorphic(Simulator):
             nodes = np.unique(np.concatenate([p.group_node for p in self.map.segment_parts(s)]))
             self._barrier[s] = table_value(self.spec[NOC].barrier_cycles, int((nodes >= 0).sum()))
         return self._barrier[s]
-
-    def _time(self, loads: list[PartLoad], timeline, T: int, clock: Clock, barrier: int):
-        """Advance the clock: DRAM transfers in, the barrier steps, DRAM out. Pipelined: a part
-        at depth j plays its step t at step t + j (T + depth - 1 steps); aligned: every part
-        plays step t at step t (T steps), as SANA-FE does."""
-        env, dram = clock.env, clock.dram
-        for name, dram_in, _ in timeline:  # weights and off-chip inputs before the steps
-            if dram_in:
-                t0 = env.now
-                env.run(until=env.process(dram.transfer(dram_in)))
-                clock.layer_cycles[name] += env.now - t0
-        depth = 1 if self.aligned else max(ld.position for ld in loads) + 1
-        steps = []
-        for g in range(T + depth - 1):
-            labels, integ, upd, busy = [], [], [], []
-            link = None
-            hops = 0
-            for ld in loads:
-                t = g if self.aligned else g - ld.position
-                if 0 <= t < T:
-                    labels.append(ld.name)
-                    integ.append(int(ld.integrate[t]))
-                    upd.append(int(ld.update[t]))
-                    busy.append(int(ld.busy[t]))
-                    link = ld.link_flits[t].copy() if link is None else link + ld.link_flits[t]
-                    hops = max(hops, int(ld.longest[t]))
-            steps.append(StepLoad(labels, integ, upd, busy, int(link.max()) if link is not None else 0, hops))
-        for st in clock.steps.run(steps, barrier):
-            clock.stalls += st.stall
-            clock.layer_cycles[st.critical or loads[0].name] += st.latency
-        for name, _, dram_out in timeline:  # off-chip outputs after the steps
-            if dram_out:
-                t0 = env.now
-                env.run(until=env.process(dram.transfer(dram_out)))
-                clock.layer_cycles[name] += env.now - t0
 
     # -- replay ---------------------------------------------------------------------------
     def _start(self, mode: str) -> "_Session":
