@@ -6,10 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Protocol
 
+import simpy
+
 from sim.arch.registry import MODES
-from sim.engine import Ledger
+from sim.engine import Dram, Ledger, PEArray, Sram, TilePipeline
 
 from sim.errors import ParameterError
+from sim.workload import new_totals
 
 if TYPE_CHECKING:
     from sim.arch.spec import ArchSpec
@@ -141,6 +144,25 @@ class TileSession:
     not depend on the samples before it: a chunk's add to the total."""
 
     COUNTERS: tuple[str, ...] = ("layer_cycles",)
+
+    def __init__(self, arch: "Simulator", mode: str, sram: tuple[int, int, int, int]):
+        """A session of ``arch`` (whose ``plan(mode)`` gives ``plans``) on a pipeline of the
+        spec's ``dram`` and ``pe_array`` and an SRAM unit ``sram`` = (width_bits, banks, ports,
+        latency_cycles), the one DRAM fills write."""
+        self.arch, self.mode = arch, mode
+        self.plans = arch.plan(mode)
+        self.led = Ledger()
+        self.env = env = simpy.Environment()
+        d, p = arch.spec["dram"], arch.spec["pe_array"]
+        self.dram = Dram(env, d.width_bits, d.bandwidth_bits_per_cycle, d.latency_cycles)
+        self.sram = Sram(env, *sram)
+        self.pe = PEArray(env, p.rows, p.cols, p.ops_per_cycle)
+        self.pipe = TilePipeline(self.dram, self.sram, self.pe)
+        for k in self.COUNTERS:
+            setattr(self, k, {l.name: 0 for l in arch.wl.layers})
+        self.stalls = self.samples = 0
+        self.work = new_totals(arch.wl.layers)
+        self.absorbed_cycles = 0  # cycles of the samples absorbed from other sessions (absorb)
 
     def _ran(self, stats) -> None:
         """One sample's pipeline stats taken in."""

@@ -10,17 +10,15 @@ pipeline (sim.engine). Nothing here knows an energy price.
 
 from __future__ import annotations
 
-import simpy
-
 from sim.arch.spec import ArchSpec
 from sim.architectures.base import RunResult, Simulator, TileSession, split_evenly
-from sim.engine import Dram, Ledger, PEArray, Sram, TilePipeline
+from sim.engine import Ledger
 from sim.engine.components import Tile
 from sim.mapping.encoding import address_bits
 from sim.mapping.memory_hierarchy import LayerResidency, check_tiling, keeps_state
 from sim.mapping.memory_hierarchy import plan as residency_plan
 from sim.trace import LayerSpec
-from sim.workload import LayerEvents, SampleEvents, Workload, add_totals, new_totals
+from sim.workload import LayerEvents, SampleEvents, Workload, add_totals
 
 DRAM, GLB, RF, PE = "dram", "global_buffer", "register_file", "pe_array"
 
@@ -245,20 +243,8 @@ class _Session(TileSession):
     sample order, through one simpy tile pipeline (time accumulates over samples)."""
 
     def __init__(self, arch: MemoryHierarchy, mode: str):
-        self.arch, self.mode = arch, mode
-        self.plans = arch.plan(mode)
-        self.led = Ledger()
-        self.env = env = simpy.Environment()
-        s = arch.spec
-        self.dram = Dram(env, s[DRAM].width_bits, s[DRAM].bandwidth_bits_per_cycle, s[DRAM].latency_cycles)
-        self.glb = Sram(env, s[GLB].width_bits, s[GLB].banks, s[GLB].ports, s[GLB].latency_cycles)
-        self.pe = PEArray(env, s[PE].rows, s[PE].cols, s[PE].ops_per_cycle)
-        self.pipe = TilePipeline(self.dram, self.glb, self.pe)
-        self.layer_cycles = {l.name: 0 for l in arch.wl.layers}
-        self.stalls = 0
-        self.samples = 0
-        self.work = new_totals(arch.wl.layers)
-        self.absorbed_cycles = 0  # cycles of the samples absorbed from other sessions (absorb)
+        g = arch.spec[GLB]  # the global buffer: the tiles' SRAM
+        super().__init__(arch, mode, (g.width_bits, g.banks, g.ports, g.latency_cycles))
 
     def add(self, sample: SampleEvents) -> None:
         a, led, plans, layers, T = self.arch, self.led, self.plans, self.arch.wl.layers, self.arch.wl.T
@@ -279,7 +265,7 @@ class _Session(TileSession):
     def finish(self) -> RunResult:
         cycles = self.cycles
         util = {DRAM: self.dram.busy_cycles / cycles if cycles else 0.0,
-                GLB: self.glb.busy_cycles / (cycles * self.glb.capacity) if cycles else 0.0,
+                GLB: self.sram.busy_cycles / (cycles * self.sram.capacity) if cycles else 0.0,
                 PE: self.pe.busy_cycles / cycles if cycles else 0.0}
         return RunResult(self.arch.name, self.mode, self.samples, self.led, cycles, self.stalls,
                          self.layer_cycles, util, self.work,

@@ -14,16 +14,15 @@ so stalls are the DRAM's. Nothing here knows an energy price.
 from __future__ import annotations
 
 import numpy as np
-import simpy
 
 from sim.arch.spec import ArchSpec
 from sim.architectures.base import RunResult, Simulator, TileSession, split_evenly
-from sim.engine import Dram, Ledger, PEArray, Sram, TilePipeline
+from sim.engine import Ledger
 from sim.mapping.memory_hierarchy import keeps_state
 from sim.mapping.systolic_array import (DRAM, FILTER, IFMAP, OFMAP, PE, LayerPlan, check_mapping,
                                         im2col_nonzero, plan, streamed_rows, vector_cycles)
 from sim.trace import LayerSpec
-from sim.workload import LayerEvents, SampleEvents, Workload, add_totals, new_totals
+from sim.workload import LayerEvents, SampleEvents, Workload, add_totals
 
 
 class SystolicArray(Simulator):
@@ -202,25 +201,11 @@ class _Session(TileSession):
     COUNTERS = ("layer_cycles", "compute_cycles", "streamed_rows")
 
     def __init__(self, arch: SystolicArray, mode: str):
-        self.arch, self.mode = arch, mode
-        self.plans = arch.plan(mode)
-        self.led = Ledger()
-        self.env = env = simpy.Environment()
-        s = arch.spec
-        self.dram = Dram(env, s[DRAM].width_bits, s[DRAM].bandwidth_bits_per_cycle, s[DRAM].latency_cycles)
-        bufs = [s[b] for b in (IFMAP, FILTER, OFMAP)]
-        # DRAM fills write the three buffers side by side: their widths add up
-        self.sram = Sram(env, sum(b.width_bits * b.banks for b in bufs), 1, 1, max(b.latency_cycles for b in bufs))
-        self.pe = PEArray(env, s[PE].rows, s[PE].cols, s[PE].ops_per_cycle)
-        self.pipe = TilePipeline(self.dram, self.sram, self.pe)
-        names = [l.name for l in arch.wl.layers]
-        self.layer_cycles = dict.fromkeys(names, 0)
-        self.compute_cycles = dict.fromkeys(names, 0)
-        self.streamed_rows = dict.fromkeys(names, 0)   # skip_zero_rows: vectors streamed
-        self.stalls = 0
-        self.samples = 0
-        self.work = new_totals(arch.wl.layers)
-        self.absorbed_cycles = 0
+        # DRAM fills write the three buffers side by side: their widths add up;
+        # streamed_rows (skip_zero_rows): vectors streamed per layer
+        bufs = [arch.spec[b] for b in (IFMAP, FILTER, OFMAP)]
+        super().__init__(arch, mode, (sum(b.width_bits * b.banks for b in bufs), 1, 1,
+                                      max(b.latency_cycles for b in bufs)))
 
     def add(self, sample: SampleEvents) -> None:
         a, led, T = self.arch, self.led, self.arch.wl.T
