@@ -208,7 +208,7 @@ def ideal_overrides(spec, layers: list[LayerSpec], T: int, trace_bits: int,
     both modes (nothing already large enough is shrunk)."""
     d = spec.data
     ab = d.ann_bits(trace_bits)
-    rows, cols = spec["pe_array"].rows, spec["pe_array"].cols
+    half = 2 if spec.mapping["double_buffered"] else 1
     need = {policy.IFMAP: 0, policy.FILTER: 0, policy.OFMAP: 0}
     sources = graph_sources(layers)
     comp = [l for l in layers if l.output != "passthrough"]
@@ -216,12 +216,11 @@ def ideal_overrides(spec, layers: list[LayerSpec], T: int, trace_bits: int,
         g = policy.gemm(l)
         if g is None:
             continue
-        f = policy.fold(g, rows, cols, spec.mapping["dataflow"])
-        reads_input = None in srcs
-        for bits in ((d.input_bits if reads_input and not spike_input else ab), 1):
-            need[policy.IFMAP] = max(need[policy.IFMAP], g.in_unique * bits)
-        w_set = g.F * min(g.K, f.cols) if f.dataflow == "os" else g.weights
-        need[policy.FILTER] = max(need[policy.FILTER], max(w_set, g.weights) * d.weight_bits)
+        in_bits = d.input_bits if None in srcs and not spike_input else ab  # the ANN's; the SNN's is 1
+        need[policy.IFMAP] = max(need[policy.IFMAP], g.in_unique * max(in_bits, 1))
+        # all the weights: the SNN keeps them for T steps, and every dataflow's re-read working
+        # set (OS: one column fold's) is a part of them
+        need[policy.FILTER] = max(need[policy.FILTER], g.weights * d.weight_bits)
     on_chip = spec.mapping["layer_io"] == "on_chip"
     for l in comp:
         need[policy.OFMAP] = max(need[policy.OFMAP], l.n_neurons * d.membrane_bits)
@@ -229,10 +228,8 @@ def ideal_overrides(spec, layers: list[LayerSpec], T: int, trace_bits: int,
             held = l.n_neurons * max(policy.output_bits(spec, l, m, ab) for m in ("snn", "ann"))
             need[policy.OFMAP] = max(need[policy.OFMAP], held)
             # the ifmap buffer's whole capacity holds them (need[IFMAP] is a live-part figure)
-            half = 2 if spec.mapping["double_buffered"] else 1
             need[policy.IFMAP] = max(need[policy.IFMAP], -(-held // half))
     out = []
-    half = 2 if spec.mapping["double_buffered"] else 1
     for buf, bits in need.items():
         live = bits * (half if buf != policy.OFMAP else 1)
         if live > spec[buf].capacity_bytes * 8:
