@@ -167,13 +167,23 @@ class SystolicArray(Simulator):
         return dram_in, dram_out
 
     # -- time ------------------------------------------------------------------------------
-    def fold_cycles(self, l: LayerSpec, p: LayerPlan, events: SampleEvents, i: int, t: int | None) -> np.ndarray:
-        """Cycles of each fold of a GEMM layer (in fold order): dense, or with
-        ``skip_zero_rows`` (SNN step ``t``) the streamed vectors that hold a spike."""
-        f = p.folds
+    def step_cycles(self, l: LayerSpec, p: LayerPlan, ev: LayerEvents, events: SampleEvents, i: int,
+                    t: int | None) -> tuple[np.ndarray, int]:
+        """The cycles of each tile of compute layer i's pass (``t`` None: the ANN) or SNN step
+        ``t`` — a GEMM's folds in fold order, else one tile on the output lanes — and the
+        vectors streamed with ``skip_zero_rows`` (0 without)."""
+        if ev.analog_input and t is not None:  # the input current once, then integrated each step
+            integrate = np.array([vector_cycles(l.n_neurons, self.cols)], dtype=np.int64)
+            if p.gemm is None or t > 0:
+                return integrate, 0
+            return np.append(np.full(p.folds.folds, p.folds.fold_cycles, dtype=np.int64), integrate), 0
+        if p.gemm is None:
+            ops = l.n_neurons if ev.analog_input else ev.dense_macs + ev.current_in
+            return np.array([vector_cycles(ops, self.cols)], dtype=np.int64), 0
         if t is None or not self.skip:
-            return np.full(f.folds, f.fold_cycles, dtype=np.int64)
-        return f.overhead + self.streamed(l, p, events, i, t)
+            return np.full(p.folds.folds, p.folds.fold_cycles, dtype=np.int64), 0
+        streamed = self.streamed(l, p, events, i, t)
+        return p.folds.overhead + streamed, int(streamed.sum())
 
     def streamed(self, l: LayerSpec, p: LayerPlan, events: SampleEvents, i: int, t: int) -> np.ndarray:
         """Per fold, the streamed input vectors of step ``t`` that hold a spike."""
@@ -218,15 +228,8 @@ class _Session(TileSession):
                     din, dout = a.count_ann(led, l, p, ev)
                 else:
                     din, dout = a.count_snn_step(led, l, p, ev, t)
-                if p.gemm is not None and (t is None or not ev.analog_input or t == 0):
-                    cyc = a.fold_cycles(l, p, sample, i, None if (t is None or ev.analog_input) else t)
-                    if t is not None and not ev.analog_input and a.skip:
-                        self.streamed_rows[l.name] += int((cyc - p.folds.overhead).sum())
-                    if t is not None and ev.analog_input:  # then each step integrates it
-                        cyc = np.append(cyc, vector_cycles(l.n_neurons, a.cols))
-                else:
-                    ops = l.n_neurons if ev.analog_input else ev.dense_macs + ev.current_in
-                    cyc = np.array([vector_cycles(ops, a.cols)], dtype=np.int64)
+                cyc, streamed = a.step_cycles(l, p, ev, sample, i, t)
+                self.streamed_rows[l.name] += streamed
                 self.compute_cycles[l.name] += int(cyc.sum())
                 cols.append(_tiles(l.name, cyc, din, dout, a.rate))
         # the workload's own totals: its non-zero work, the same on every architecture (the
